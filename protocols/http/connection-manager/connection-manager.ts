@@ -1,0 +1,201 @@
+/**
+ * envoy.filters.network.http_connection_manager at run time: takes accepted
+ * sockets from a listener's filter chain and serves HTTP/1.1 (node:http's
+ * llhttp parser, which refuses smuggling shapes: Content-Length with
+ * Transfer-Encoding, duplicate Content-Length, bad header bytes) and h2c
+ * (node:http2; AUTO codec sniffs the HTTP/2 preface). Each stream runs the
+ * configured HTTP filters, then the router. Draining answers HTTP/1.1 with
+ * `Connection: close` and sends HTTP/2 GOAWAY.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import type { Socket } from 'node:net';
+import type { ConnectionInfo } from '../../../sidecar/contracts/http-filter.ts';
+import type { StatsScope } from '../../../sidecar/contracts/stats.ts';
+import { RouterStream, type RouterRuntime } from '../router/router.ts';
+import type { HcmConfig } from './config.ts';
+import { Http1Downstream, Http2Downstream } from './downstream.ts';
+import { HcmStats } from './hcm-stats.ts';
+
+const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+
+/** Where HTTP connections report to the listener that owns them. */
+export interface HcmHost extends RouterRuntime {
+  log: { debug(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+/** One HCM instance (per filter chain of a listener snapshot). */
+export class HttpConnectionManager {
+  readonly config: HcmConfig;
+  readonly stats: HcmStats;
+  private readonly host: HcmHost;
+  private readonly h1: http.Server;
+  private readonly h2: http2.Http2Server;
+  private readonly h1Sockets = new Set<Socket>();
+  private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
+  private draining = false;
+
+  constructor(config: HcmConfig, stats: StatsScope, host: HcmHost) {
+    this.config = config;
+    this.stats = new HcmStats(stats, config.statPrefix);
+    this.host = host;
+    this.h1 = http.createServer({
+      maxHeaderSize: config.maxRequestHeadersKb * 1024,
+      keepAliveTimeout: Math.min(config.idleTimeoutMs, 2 ** 31 - 1),
+      headersTimeout: config.requestHeadersTimeoutMs || 0,
+      requestTimeout: config.requestTimeoutMs || 0,
+      requireHostHeader: false,
+      joinDuplicateHeaders: false,
+    });
+    this.h1.maxHeadersCount = config.maxHeadersCount;
+    this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.onH1Request(req, res));
+    this.h1.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.onH1ClientError(err, socket));
+    this.h2 = http2.createServer({
+      maxHeaderListPairs: config.maxHeadersCount,
+      maxSessionMemory: 64,
+      settings: {
+        maxConcurrentStreams: Math.min(config.h2MaxConcurrentStreams, 2 ** 31 - 1),
+        initialWindowSize: Math.min(config.h2InitialStreamWindow, 2 ** 31 - 1),
+        maxHeaderListSize: config.maxRequestHeadersKb * 1024,
+      },
+    });
+    this.h2.on('session', (s: http2.ServerHttp2Session) => this.onH2Session(s));
+    this.h2.on('stream', (stream, headers, flags) => this.onH2Stream(stream, headers, flags));
+  }
+
+  /** Active HTTP connections (for draining). */
+  get activeConnections(): number {
+    return this.h1Sockets.size + this.h2Sessions.size;
+  }
+
+  /** Takes an accepted socket. */
+  handle(socket: Socket): void {
+    this.stats.cxTotal.inc();
+    this.stats.cxActive.inc();
+    socket.once('close', () => {
+      this.stats.cxActive.dec();
+      this.stats.cxDestroy.inc();
+    });
+    const codec = this.config.codec;
+    if (codec === 'HTTP1') return this.serveH1(socket);
+    if (codec === 'HTTP2') return this.serveH2(socket);
+    // AUTO: the HTTP/2 connection preface decides.
+    let buffered: Buffer = Buffer.alloc(0);
+    const onData = (chunk: Buffer): void => {
+      buffered = buffered.length ? Buffer.concat([buffered, chunk]) : chunk;
+      const n = Math.min(buffered.length, H2_PREFACE.length);
+      const isH2 = buffered.subarray(0, n).equals(H2_PREFACE.subarray(0, n));
+      if (isH2 && buffered.length < H2_PREFACE.length) return; // need more bytes
+      socket.removeListener('data', onData);
+      socket.pause();
+      socket.unshift(buffered);
+      // node:http2 reads what is buffered on the socket on its next tick
+      // (it must not be flowing until then); node:http needs it flowing.
+      if (isH2) this.serveH2(socket);
+      else {
+        this.serveH1(socket);
+        socket.resume();
+      }
+    };
+    socket.on('data', onData);
+  }
+
+  private serveH1(socket: Socket): void {
+    this.stats.cxHttp1Total.inc();
+    this.stats.cxHttp1Active.inc();
+    this.h1Sockets.add(socket);
+    socket.once('close', () => {
+      this.h1Sockets.delete(socket);
+      this.stats.cxHttp1Active.dec();
+    });
+    this.h1.emit('connection', socket);
+  }
+
+  private serveH2(socket: Socket): void {
+    this.stats.cxHttp2Total.inc();
+    this.h2.emit('connection', socket);
+  }
+
+  private connectionInfo(socket: Socket): ConnectionInfo {
+    return {
+      remoteAddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, '') || '127.0.0.1',
+      remotePort: socket.remotePort ?? 0,
+      localAddress: (socket.localAddress ?? '').replace(/^::ffff:/, ''),
+      localPort: socket.localPort ?? 0,
+      scheme: 'http',
+    };
+  }
+
+  private onH1Request(req: IncomingMessage, res: ServerResponse): void {
+    this.stats.streamStart(false);
+    const ds = new Http1Downstream(req, res, 'http');
+    if (this.draining) {
+      ds.closeConnectionAfter();
+      this.stats.cxDrainClose.inc();
+    }
+    new RouterStream(this.config, ds, this.connectionInfo(req.socket), this.host, this.stats).run();
+  }
+
+  /** Malformed HTTP/1.x: answer with the right status and close, as Envoy does. */
+  private onH1ClientError(err: Error & { code?: string }, socket: Socket): void {
+    this.stats.cxProtocolError.inc();
+    this.host.log.debug({ code: err.code, err: err.message }, 'downstream HTTP/1 protocol error');
+    if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
+      socket.destroy();
+      return;
+    }
+    let status = 400, text = 'Bad Request';
+    if (err.code === 'HPE_HEADER_OVERFLOW') { status = 431; text = 'Request Header Fields Too Large'; this.stats.rqHeaderTooLarge.inc(); }
+    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { status = 408; text = 'Request Timeout'; }
+    const body = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
+    socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
+    this.stats.response(status);
+  }
+
+  private onH2Session(s: http2.ServerHttp2Session): void {
+    this.h2Sessions.add(s);
+    this.stats.cxHttp2Active.inc();
+    s.once('close', () => {
+      this.h2Sessions.delete(s);
+      this.stats.cxHttp2Active.dec();
+    });
+    s.on('error', (e) => {
+      this.stats.cxProtocolError.inc();
+      this.host.log.debug({ err: e.message }, 'downstream HTTP/2 session error');
+    });
+    s.setTimeout(Math.min(this.config.idleTimeoutMs, 2 ** 31 - 1), () => {
+      this.stats.cxIdleTimeout.inc();
+      s.goaway(http2.constants.NGHTTP2_NO_ERROR);
+      s.close();
+    });
+    if (this.draining) s.goaway(http2.constants.NGHTTP2_NO_ERROR);
+  }
+
+  private onH2Stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): void {
+    this.stats.streamStart(true);
+    stream.on('error', () => undefined); // resets are reported through the router's abort path
+    const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    const ds = new Http2Downstream(stream, headers, endStream);
+    new RouterStream(this.config, ds, this.connectionInfo(stream.session!.socket as Socket), this.host, this.stats).run();
+  }
+
+  /**
+   * Starts draining: idle HTTP/1.1 connections close, busy ones close after
+   * their response (Connection: close); HTTP/2 sessions get GOAWAY.
+   */
+  drain(): void {
+    if (this.draining) return;
+    this.draining = true;
+    this.h1.closeIdleConnections();
+    for (const s of this.h2Sessions) {
+      s.goaway(http2.constants.NGHTTP2_NO_ERROR);
+      s.close();
+    }
+  }
+
+  /** Closes every connection now (end of the drain period). */
+  closeAll(): void {
+    for (const s of this.h1Sockets) s.destroy();
+    for (const s of this.h2Sessions) s.destroy();
+  }
+}

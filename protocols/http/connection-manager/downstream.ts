@@ -1,0 +1,201 @@
+/**
+ * One downstream HTTP stream, whatever its codec: the HTTP/1.1 adapter over
+ * node:http's IncomingMessage/ServerResponse and the HTTP/2 adapter over a
+ * ServerHttp2Stream expose the same small surface to the router, so one
+ * router serves both and the same tests run over both.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import http2 from 'node:http2';
+import { PassThrough, type Readable } from 'node:stream';
+import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
+
+/** The downstream side of a stream. */
+export interface Downstream {
+  /** `HTTP/1.1`, `HTTP/1.0` or `HTTP/2`. */
+  readonly protocol: string;
+  /** Request headers with :method, :path, :authority, :scheme. */
+  readonly headers: HeaderMap;
+  /** The request body stream, or null when the request has none. */
+  readonly body: Readable | null;
+  /** True once response headers were sent. */
+  readonly headersSent: boolean;
+  /** Sends response headers; `endStream` when there is no body. */
+  sendHeaders(status: number, headers: HeaderMap, endStream: boolean): void;
+  /** Writes a body chunk; false when the peer is not reading (wait for onDrain). */
+  write(chunk: Buffer): boolean;
+  /** Ends the response, with trailers where the codec carries them. */
+  end(trailers?: HeaderMap): void;
+  /** Resets the stream (h2 RST_STREAM, h1 connection close without completing). */
+  reset(): void;
+  /** Calls `cb` when writing may continue. */
+  onDrain(cb: () => void): void;
+  /** Calls `cb` once if the downstream goes away before the response completes. */
+  onAbort(cb: () => void): void;
+  /** Asks the codec to close the connection after this response (drain). */
+  closeConnectionAfter(): void;
+}
+
+const H1_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
+
+/** HTTP/1.x adapter. */
+export class Http1Downstream implements Downstream {
+  readonly protocol: string;
+  readonly headers: HeaderMap;
+  readonly body: Readable | null;
+  private readonly req: IncomingMessage;
+  private readonly res: ServerResponse;
+  private closeAfter = false;
+
+  constructor(req: IncomingMessage, res: ServerResponse, scheme: string) {
+    this.req = req;
+    this.res = res;
+    this.protocol = `HTTP/${req.httpVersion}`;
+    const h: HeaderMap = {};
+    const raw = req.headers;
+    for (const k in raw) if (!H1_HOP_BY_HOP.has(k)) h[k] = raw[k];
+    // `te: trailers` is the one TE value that is forwarded (gRPC needs it).
+    if (raw['te'] === 'trailers') h['te'] = 'trailers';
+    h[':method'] = req.method ?? 'GET';
+    h[':path'] = req.url ?? '/';
+    h[':authority'] = raw.host ?? '';
+    h[':scheme'] = scheme;
+    delete h['host'];
+    this.headers = h;
+    const hasBody = raw['transfer-encoding'] !== undefined || (raw['content-length'] !== undefined && raw['content-length'] !== '0');
+    this.body = hasBody ? req : null;
+    if (!hasBody) req.resume();
+  }
+
+  get headersSent(): boolean {
+    return this.res.headersSent;
+  }
+
+  sendHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
+    const out: Record<string, string | string[]> = {};
+    for (const k in headers) {
+      const v = headers[k];
+      if (v !== undefined && k[0] !== ':' && !H1_HOP_BY_HOP.has(k)) out[k] = v;
+    }
+    if (this.closeAfter || this.req.httpVersion === '1.0') out['connection'] = 'close';
+    if (endStream) {
+      if (out['content-length'] === undefined && this.req.method !== 'HEAD' && status !== 204 && status !== 304) out['content-length'] = '0';
+      this.res.writeHead(status, out);
+      this.res.end();
+    } else {
+      this.res.writeHead(status, out);
+    }
+  }
+
+  write(chunk: Buffer): boolean {
+    return this.res.write(chunk);
+  }
+
+  end(trailers?: HeaderMap): void {
+    if (trailers && !this.res.getHeader('content-length')) {
+      const t: Record<string, string> = {};
+      for (const k in trailers) {
+        const v = trailers[k];
+        if (v !== undefined) t[k] = Array.isArray(v) ? v.join(', ') : v;
+      }
+      this.res.addTrailers(t);
+    }
+    this.res.end();
+  }
+
+  reset(): void {
+    this.res.destroy();
+    this.req.socket.destroy();
+  }
+
+  onDrain(cb: () => void): void {
+    this.res.once('drain', cb);
+  }
+
+  onAbort(cb: () => void): void {
+    this.res.once('close', () => {
+      if (!this.res.writableFinished) cb();
+    });
+  }
+
+  closeConnectionAfter(): void {
+    this.closeAfter = true;
+    if (!this.res.headersSent) this.res.shouldKeepAlive = false;
+  }
+}
+
+const { NGHTTP2_INTERNAL_ERROR } = http2.constants;
+const H2_FORBIDDEN = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'host']);
+
+/** HTTP/2 adapter. */
+export class Http2Downstream implements Downstream {
+  readonly protocol = 'HTTP/2';
+  readonly headers: HeaderMap;
+  readonly body: Readable | null;
+  private readonly stream: http2.ServerHttp2Stream;
+  private pendingTrailers: HeaderMap | undefined;
+
+  constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, endStream: boolean) {
+    this.stream = stream;
+    const h: HeaderMap = {};
+    for (const k in headers) if (k !== 'te' || headers[k] === 'trailers') h[k] = headers[k] as string | string[];
+    if (h[':authority'] === undefined && typeof headers['host'] === 'string') h[':authority'] = headers['host'];
+    delete h['host'];
+    this.headers = h;
+    // The upstream client may destroy the body stream once it has read it;
+    // destroying an Http2Stream would reset the whole stream, response side
+    // included, so the body is handed over through a PassThrough.
+    this.body = endStream ? null : stream.pipe(new PassThrough());
+    if (endStream) stream.resume();
+  }
+
+  get headersSent(): boolean {
+    return this.stream.headersSent;
+  }
+
+  sendHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
+    if (this.stream.destroyed || this.stream.closed) return;
+    const out: http2.OutgoingHttpHeaders = { ':status': status };
+    for (const k in headers) {
+      const v = headers[k];
+      if (v !== undefined && k[0] !== ':' && !H2_FORBIDDEN.has(k)) out[k] = v;
+    }
+    this.stream.respond(out, { endStream, waitForTrailers: !endStream });
+    if (!endStream) {
+      this.stream.once('wantTrailers', () => {
+        // No trailers: an empty trailer list makes nghttp2 end the stream
+        // with an empty DATA frame carrying END_STREAM.
+        this.stream.sendTrailers((this.pendingTrailers ?? {}) as http2.OutgoingHttpHeaders);
+      });
+    }
+  }
+
+  write(chunk: Buffer): boolean {
+    if (this.stream.destroyed) return true;
+    return this.stream.write(chunk);
+  }
+
+  end(trailers?: HeaderMap): void {
+    if (this.stream.destroyed) return;
+    this.pendingTrailers = trailers;
+    this.stream.end();
+  }
+
+  reset(): void {
+    if (!this.stream.destroyed) this.stream.close(NGHTTP2_INTERNAL_ERROR);
+  }
+
+  onDrain(cb: () => void): void {
+    this.stream.once('drain', cb);
+  }
+
+  onAbort(cb: () => void): void {
+    this.stream.once('close', () => {
+      if (this.stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR || !this.stream.writableFinished) cb();
+    });
+  }
+
+  closeConnectionAfter(): void {
+    const s = this.stream.session;
+    if (s && !s.closed) s.goaway(http2.constants.NGHTTP2_NO_ERROR);
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Envoy's local replies: the responses the sidecar makes itself (no route,
+ * no healthy upstream, timeouts, direct responses), with Envoy's bodies and
+ * headers, and the subset of `local_reply_config` mappers we implement
+ * (status_code_filter, header_filter; status_code, body and
+ * body_format_override with text_format_source/content_type).
+ */
+import { ConfigError } from '../../../sidecar/contracts/errors.ts';
+import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
+import { int, list, msg, str, type Json } from '../../../xds/translate/proto-values.ts';
+import { parseHeaderMatcher, type HeaderMatch } from '../route/route-config.ts';
+
+/** One mapper of local_reply_config. */
+interface Mapper {
+  readonly matches: (status: number, headers: HeaderMap) => boolean;
+  readonly status?: number;
+  readonly body?: string;
+  readonly contentType?: string;
+}
+
+/** A validated local_reply_config. */
+export interface LocalReplyConfig {
+  readonly mappers: readonly Mapper[];
+}
+
+/** A local reply after mapping. */
+export interface LocalReply {
+  status: number;
+  body: string;
+  contentType: string;
+}
+
+function parseFilter(f: Json, p: string): Mapper['matches'] {
+  if (f['status_code_filter'] !== undefined) {
+    const cmp = msg(msg(f['status_code_filter'])!['comparison'])!;
+    const op = str(cmp['op']) || 'EQ';
+    const v = int(msg(cmp['value'])?.['default_value'], 0);
+    return (s) => (op === 'EQ' ? s === v : op === 'GE' ? s >= v : s <= v);
+  }
+  if (f['header_filter'] !== undefined) {
+    const hm: HeaderMatch = parseHeaderMatcher(msg(msg(f['header_filter'])!['header'])!, `${p}.header_filter.header`);
+    return (_s, h) => {
+      const v = h[hm.name];
+      return hm.test(Array.isArray(v) ? v.join(',') : v);
+    };
+  }
+  if (f['and_filter'] !== undefined || f['or_filter'] !== undefined) {
+    const isAnd = f['and_filter'] !== undefined;
+    const subs = list(msg(f[isAnd ? 'and_filter' : 'or_filter'])!['filters']).map((s, i) => parseFilter(s, `${p}.${isAnd ? 'and' : 'or'}_filter.filters[${i}]`));
+    return isAnd ? (s, h) => subs.every((m) => m(s, h)) : (s, h) => subs.some((m) => m(s, h));
+  }
+  throw new ConfigError(p, `access-log filter kind ${Object.keys(f).join(',')} is not supported in local_reply_config`);
+}
+
+/** Parses HttpConnectionManager.local_reply_config. */
+export function parseLocalReplyConfig(v: unknown, path: string): LocalReplyConfig {
+  const c = msg(v);
+  if (!c) return { mappers: [] };
+  if (c['body_format'] !== undefined) throw new ConfigError(`${path}.body_format`, 'a global body_format is not supported yet');
+  const mappers = list(c['mappers']).map((m, i): Mapper => {
+    const p = `${path}.mappers[${i}]`;
+    const f = msg(m['filter']);
+    if (!f) throw new ConfigError(`${p}.filter`, 'filter is required');
+    const bfo = msg(m['body_format_override']);
+    let body: string | undefined, contentType: string | undefined;
+    if (m['body'] !== undefined) body = str(msg(m['body'])!['inline_string']);
+    if (bfo) {
+      const tfs = msg(bfo['text_format_source']);
+      if (!tfs || typeof tfs['inline_string'] !== 'string') throw new ConfigError(`${p}.body_format_override`, 'only text_format_source.inline_string is supported');
+      if (/%[A-Z_]+(\(|%)/.test(tfs['inline_string'])) throw new ConfigError(`${p}.body_format_override`, 'format commands in local reply bodies are not supported yet');
+      body = tfs['inline_string'];
+      contentType = typeof bfo['content_type'] === 'string' ? bfo['content_type'] : 'text/plain';
+    }
+    return { matches: parseFilter(f, `${p}.filter`), status: m['status_code'] !== undefined ? int(m['status_code'], 0) : undefined, body, contentType };
+  });
+  return { mappers };
+}
+
+/** Applies the first matching mapper to a local reply. */
+export function mapLocalReply(cfg: LocalReplyConfig, reply: LocalReply, requestHeaders: HeaderMap): LocalReply {
+  for (const m of cfg.mappers) {
+    if (!m.matches(reply.status, requestHeaders)) continue;
+    return {
+      status: m.status ?? reply.status,
+      body: m.body ?? reply.body,
+      contentType: m.contentType ?? reply.contentType,
+    };
+  }
+  return reply;
+}

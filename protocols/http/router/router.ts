@@ -1,0 +1,530 @@
+/**
+ * envoy.filters.http.router: forwards a downstream stream to an upstream
+ * host and the response back, with Envoy's route actions (rewrites, host
+ * rewrites, redirects, direct responses), timeouts, retries with jittered
+ * back-off, hashing for RING_HASH/MAGLEV, x-forwarded-*, x-request-id,
+ * x-envoy-* headers, and Envoy's local replies and response flags.
+ * Bodies stream in both directions with backpressure; a request body is
+ * buffered only when a retry might need to replay it (Envoy's
+ * per_connection_buffer_limit_bytes bounds that).
+ */
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { ConnectionInfo, HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
+import type { Cluster } from '../../../sidecar/upstream/cluster.ts';
+import type { UpstreamHost } from '../../../sidecar/upstream/host.ts';
+import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../../../sidecar/upstream/upstream-request.ts';
+import { xxHash64String } from '../../../sidecar/upstream/xxhash64.ts';
+import type { HcmConfig } from '../connection-manager/config.ts';
+import type { Downstream } from '../connection-manager/downstream.ts';
+import { mapLocalReply } from '../connection-manager/local-reply.ts';
+import type { HcmStats } from '../connection-manager/hcm-stats.ts';
+import { applyHeaderMutation, type HeaderFormatContext } from '../route/header-mutation.ts';
+import { parseRetryOn, type ForwardAction, type RedirectAction, type RetryPolicy, type Route, type VirtualHost } from '../route/route-config.ts';
+
+/** What the router needs from the process around it. */
+export interface RouterRuntime {
+  cluster(name: string): Cluster | undefined;
+  /** True while the listener drains: responses ask the client to close. */
+  readonly draining: boolean;
+}
+
+const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
+const MAX_REPLAY_BODY = 1024 * 1024;
+
+function first(v: string | string[] | undefined): string | undefined {
+  return Array.isArray(v) ? v[0] : v;
+}
+
+/** One request through the router. Created by the connection manager per stream. */
+export class RouterStream implements UpstreamResponseHandler {
+  private readonly cfg: HcmConfig;
+  private readonly ds: Downstream;
+  private readonly conn: ConnectionInfo;
+  private readonly rt: RouterRuntime;
+  private readonly stats: HcmStats;
+  private readonly start = performance.now();
+  private route: Route | undefined;
+  private vhost: VirtualHost | undefined;
+  private cluster: Cluster | undefined;
+  private host: UpstreamHost | undefined;
+  private upstream: UpstreamRequest | undefined;
+  private upstreamStart = 0;
+  private retry: RetryPolicy | undefined;
+  private retriesLeft = 0;
+  private attempts = 0;
+  private body: Buffer | Readable | null = null;
+  private timeoutTimer: NodeJS.Timeout | undefined;
+  private perTryTimer: NodeJS.Timeout | undefined;
+  private done = false;
+  private upstreamHeaders: HeaderMap = {};
+  private authority = '';
+  private path = '';
+  /** Envoy's %RESPONSE_FLAGS% for this stream. */
+  responseFlags = '';
+  private hash: bigint | undefined;
+  private fmt: HeaderFormatContext;
+  private weighted: ForwardAction['weighted'] extends infer W ? (W extends { clusters: readonly (infer C)[] } ? C : never) | undefined : never;
+
+  constructor(cfg: HcmConfig, ds: Downstream, conn: ConnectionInfo, rt: RouterRuntime, stats: HcmStats) {
+    this.cfg = cfg;
+    this.ds = ds;
+    this.conn = conn;
+    this.rt = rt;
+    this.stats = stats;
+    this.fmt = { connection: conn, protocol: ds.protocol };
+    this.weighted = undefined;
+  }
+
+  /** Runs the request. Never throws. */
+  run(): void {
+    const h = this.ds.headers;
+    this.ds.onAbort(() => this.onDownstreamAbort());
+    if (this.rt.draining) this.ds.closeConnectionAfter();
+    this.prepareForwardedHeaders(h);
+    const authority = first(h[':authority']) ?? '';
+    const vh = this.cfg.routes.virtualHost(authority, this.cfg.portStripping, this.conn.localPort);
+    const path = first(h[':path']) ?? '/';
+    const route = vh ? this.cfg.routes.route(vh, h, path) : undefined;
+    if (!vh || !route) {
+      this.stats.noRoute.inc();
+      this.localReply(404, '', 'NR');
+      return;
+    }
+    this.vhost = vh;
+    this.route = route;
+    const action = route.action;
+    if (action.kind === 'direct') {
+      this.stats.rqDirectResponse.inc();
+      const headers: HeaderMap = {};
+      if (action.body) headers['content-type'] = 'text/plain';
+      this.sendLocal(action.status, action.body, headers, '', true);
+      return;
+    }
+    if (action.kind === 'redirect') {
+      this.stats.rqRedirect.inc();
+      this.sendLocal(action.status, '', { location: this.redirectLocation(action, h) }, '', true);
+      return;
+    }
+    this.forward(action, h, authority, path);
+  }
+
+  private prepareForwardedHeaders(h: HeaderMap): void {
+    const cfg = this.cfg;
+    if (cfg.useRemoteAddress) {
+      if (!cfg.skipXffAppend) {
+        const xff = first(h['x-forwarded-for']);
+        h['x-forwarded-for'] = xff ? `${xff}, ${this.conn.remoteAddress}` : this.conn.remoteAddress;
+      }
+      h['x-forwarded-proto'] = this.conn.scheme;
+      if (h['x-envoy-external-address'] === undefined) h['x-envoy-external-address'] = this.conn.remoteAddress;
+    } else if (h['x-forwarded-proto'] === undefined) {
+      h['x-forwarded-proto'] = this.conn.scheme;
+    }
+    if (cfg.generateRequestId && (h['x-request-id'] === undefined || (cfg.useRemoteAddress && !cfg.preserveExternalRequestId))) {
+      h['x-request-id'] = randomUUID();
+    }
+  }
+
+  /** The client address as Envoy determines it (XFF with xff_num_trusted_hops). */
+  private clientAddress(h: HeaderMap): string {
+    if (this.cfg.useRemoteAddress && this.cfg.xffNumTrustedHops === 0) return this.conn.remoteAddress;
+    const xff = first(h['x-forwarded-for']);
+    if (!xff) return this.conn.remoteAddress;
+    const parts = xff.split(',').map((s) => s.trim());
+    const idx = parts.length - 1 - this.cfg.xffNumTrustedHops;
+    return parts[Math.max(0, idx)] ?? this.conn.remoteAddress;
+  }
+
+  private redirectLocation(a: RedirectAction, h: HeaderMap): string {
+    const scheme = a.scheme ?? this.conn.scheme;
+    let host = first(h[':authority']) ?? '';
+    let port = '';
+    const colon = host.lastIndexOf(':');
+    if (colon > 0 && host.indexOf(']') < colon) { port = host.slice(colon); host = host.slice(0, colon); }
+    if (a.host !== undefined) host = a.host;
+    if (a.port !== undefined) port = a.port ? `:${a.port}` : '';
+    else if (a.scheme !== undefined && (port === ':80' || port === ':443')) port = '';
+    let path = first(h[':path']) ?? '/';
+    const q = path.indexOf('?');
+    let query = q >= 0 ? path.slice(q) : '';
+    path = q >= 0 ? path.slice(0, q) : path;
+    if (a.path !== undefined) {
+      const pq = a.path.indexOf('?');
+      if (pq >= 0) { query = a.path.slice(pq); path = a.path.slice(0, pq); } else path = a.path;
+    } else if (a.prefixRewrite !== undefined && this.route?.path.kind === 'prefix') {
+      path = a.prefixRewrite + path.slice(this.route.path.value.length);
+    } else if (a.regexRewrite) {
+      path = path.replace(a.regexRewrite.re, a.regexRewrite.substitution);
+    }
+    if (a.stripQuery) query = '';
+    return `${scheme}://${host}${port}${path}${query}`;
+  }
+
+  private pickCluster(a: ForwardAction, h: HeaderMap): string | undefined {
+    if (a.cluster) return a.cluster;
+    if (a.clusterHeader) return first(h[a.clusterHeader]);
+    const w = a.weighted!;
+    let r = Math.floor(Math.random() * w.total);
+    for (const c of w.clusters) {
+      if (r < c.weight) { this.weighted = c; return c.name; }
+      r -= c.weight;
+    }
+    return w.clusters[w.clusters.length - 1]!.name;
+  }
+
+  private computeHash(a: ForwardAction, h: HeaderMap): bigint | undefined {
+    let hash: bigint | undefined;
+    for (const p of a.hashPolicy) {
+      let key: string | undefined;
+      if (p.kind === 'header') { const v = h[p.name]; key = Array.isArray(v) ? v.join(',') : v; }
+      else if (p.kind === 'source_ip') key = this.clientAddress(h);
+      else if (p.kind === 'cookie') {
+        const cookies = first(h['cookie']);
+        if (cookies) for (const part of cookies.split(';')) {
+          const eq = part.indexOf('=');
+          if (eq > 0 && part.slice(0, eq).trim() === p.name) { key = part.slice(eq + 1).trim(); break; }
+        }
+      } else {
+        const path = first(h[':path']) ?? '';
+        const q = path.indexOf('?');
+        if (q >= 0) for (const kv of path.slice(q + 1).split('&')) {
+          const eq = kv.indexOf('=');
+          if ((eq < 0 ? kv : kv.slice(0, eq)) === p.name) { key = eq < 0 ? '' : kv.slice(eq + 1); break; }
+        }
+      }
+      if (key === undefined) continue;
+      const kh = xxHash64String(key);
+      // Envoy combines successive hashes: ((hash << 1) | (hash >> 63)) ^ new.
+      hash = hash === undefined ? kh : ((((hash << 1n) | (hash >> 63n)) & 0xffffffffffffffffn) ^ kh);
+      if (p.terminal) break;
+    }
+    return hash;
+  }
+
+  private forward(a: ForwardAction, h: HeaderMap, authority: string, path: string): void {
+    const clusterName = this.pickCluster(a, h);
+    const cluster = clusterName ? this.rt.cluster(clusterName) : undefined;
+    if (!cluster) {
+      this.stats.noCluster.inc();
+      this.localReply(503, '', 'NC');
+      return;
+    }
+    this.cluster = cluster;
+    this.hash = a.hashPolicy.length ? this.computeHash(a, h) : undefined;
+
+    // Path and host rewrites.
+    if (a.prefixRewrite !== undefined && this.route!.path.kind !== 'regex') {
+      const matched = this.route!.path.kind === 'path' || this.route!.path.kind === 'prefix' || this.route!.path.kind === 'separated' ? this.route!.path.value.length : 0;
+      let rest = path.slice(matched);
+      if (a.prefixRewrite.endsWith('/') && rest.startsWith('/')) rest = rest.slice(1);
+      path = a.prefixRewrite + rest;
+    } else if (a.regexRewrite) {
+      const q = path.indexOf('?');
+      const p = q >= 0 ? path.slice(0, q) : path;
+      path = p.replace(a.regexRewrite.re, a.regexRewrite.substitution) + (q >= 0 ? path.slice(q) : '');
+    }
+    const original = authority;
+    if (a.hostRewriteLiteral !== undefined) authority = a.hostRewriteLiteral;
+    else if (a.hostRewriteHeader && first(h[a.hostRewriteHeader])) authority = first(h[a.hostRewriteHeader])!;
+    if (authority !== original) h['x-forwarded-host'] = original;
+    this.authority = authority;
+    this.path = path;
+
+    // Timeouts and retries, with the x-envoy-* request header overrides.
+    let timeoutMs = a.timeoutMs;
+    const tHeader = first(h['x-envoy-upstream-rq-timeout-ms']);
+    if (tHeader !== undefined && /^\d+$/.test(tHeader)) timeoutMs = Number(tHeader);
+    let retry = a.retry;
+    const retryOn = first(h['x-envoy-retry-on']);
+    if (retryOn) {
+      try {
+        const on = parseRetryOn(retryOn, 'x-envoy-retry-on');
+        const base = retry ?? { on5xx: false, gatewayError: false, reset: false, connectFailure: false, retriable4xx: false, retriableStatusCodes: [], numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250 };
+        retry = {
+          ...base,
+          on5xx: base.on5xx || on.on5xx,
+          gatewayError: base.gatewayError || on.gatewayError,
+          reset: base.reset || on.reset,
+          connectFailure: base.connectFailure || on.connectFailure,
+          retriable4xx: base.retriable4xx || on.retriable4xx,
+        };
+      } catch { /* Envoy ignores unknown x-envoy-retry-on values */ }
+    }
+    const maxRetries = first(h['x-envoy-max-retries']);
+    if (retry && maxRetries !== undefined && /^\d+$/.test(maxRetries)) retry = { ...retry, numRetries: Number(maxRetries) };
+    const perTry = first(h['x-envoy-upstream-rq-per-try-timeout-ms']);
+    if (retry && perTry !== undefined && /^\d+$/.test(perTry)) retry = { ...retry, perTryTimeoutMs: Number(perTry) };
+    this.retry = retry;
+    this.retriesLeft = retry ? retry.numRetries : 0;
+    for (const k of ['x-envoy-upstream-rq-timeout-ms', 'x-envoy-retry-on', 'x-envoy-max-retries', 'x-envoy-upstream-rq-per-try-timeout-ms']) delete h[k];
+
+    // Upstream headers: everything but pseudo-headers, then mutations from
+    // the most specific level out (weighted cluster, route, vhost, config),
+    // so the route configuration's level is applied last.
+    const up: HeaderMap = {};
+    for (const k in h) if (k.charCodeAt(0) !== 58 /* ':' */) up[k] = h[k];
+    if (timeoutMs > 0 && !this.cfg.router.suppressEnvoyHeaders) up['x-envoy-expected-rq-timeout-ms'] = String(retry?.perTryTimeoutMs || timeoutMs);
+    if (this.weighted) applyHeaderMutation(up, this.weighted.requestHeaders, this.fmt);
+    applyHeaderMutation(up, this.route!.requestHeaders, this.fmt);
+    applyHeaderMutation(up, this.vhost!.requestHeaders, this.fmt);
+    applyHeaderMutation(up, this.cfg.routeConfig.requestHeaders, this.fmt);
+    this.upstreamHeaders = up;
+
+    if (timeoutMs > 0) this.timeoutTimer = setTimeout(() => this.onGlobalTimeout(), timeoutMs);
+    if (this.ds.body === null) {
+      this.body = null;
+      this.attempt();
+    } else if (this.retriesLeft > 0) {
+      this.bufferBodyThenAttempt(this.ds.body);
+    } else {
+      this.body = this.ds.body;
+      this.attempt();
+    }
+  }
+
+  /** Buffers the request body for replay (up to the limit), else streams it without retries. */
+  private bufferBodyThenAttempt(body: Readable): void {
+    const len = Number(first(this.ds.headers['content-length']) ?? NaN);
+    if (!(len <= MAX_REPLAY_BODY)) {
+      this.retriesLeft = 0;
+      this.body = body;
+      this.attempt();
+      return;
+    }
+    const chunks: Buffer[] = [];
+    body.on('data', (c: Buffer) => chunks.push(c));
+    body.once('end', () => {
+      if (this.done) return;
+      this.body = Buffer.concat(chunks);
+      this.attempt();
+    });
+  }
+
+  private attempt(): void {
+    if (this.done) return;
+    const cluster = this.cluster!;
+    const host = cluster.chooseHost(this.hash === undefined ? {} : { hash: this.hash });
+    if (!host) {
+      cluster.stats.cxNoneHealthy.inc();
+      this.localReply(503, 'no healthy upstream', 'UH');
+      return;
+    }
+    this.host = host;
+    this.attempts++;
+    if (this.cfg.routes && this.route!.action.kind === 'forward' && this.route!.action.autoHostRewrite) {
+      this.authority = host.hostname ? (host.port ? `${host.hostname}:${host.port}` : host.hostname) : host.key;
+    }
+    this.fmt = { connection: this.conn, protocol: this.ds.protocol, upstreamAddress: host.key };
+    cluster.stats.rqTotal.inc();
+    cluster.stats.rqActive.inc();
+    host.activeRequests++;
+    this.upstreamStart = performance.now();
+    const headers = this.attempts > 1 ? { ...this.upstreamHeaders, 'x-envoy-attempt-count': String(this.attempts) } : this.upstreamHeaders;
+    if (this.retry?.perTryTimeoutMs) this.perTryTimer = setTimeout(() => this.onPerTryTimeout(), this.retry.perTryTimeoutMs);
+    this.upstream = cluster.pool(host).request(
+      { method: first(this.ds.headers[':method']) ?? 'GET', path: this.path, authority: this.authority, headers: { ...headers }, body: this.body },
+      this,
+    );
+  }
+
+  private finishAttempt(): void {
+    if (this.perTryTimer) { clearTimeout(this.perTryTimer); this.perTryTimer = undefined; }
+    if (this.host) {
+      this.host.activeRequests--;
+      this.cluster!.stats.rqActive.dec();
+    }
+  }
+
+  private canRetry(): boolean {
+    return this.retriesLeft > 0 && !this.done && (this.body === null || Buffer.isBuffer(this.body));
+  }
+
+  private scheduleRetry(): void {
+    this.retriesLeft--;
+    this.cluster!.stats.rqRetry.inc();
+    const r = this.retry!;
+    // Envoy's fully jittered exponential back-off.
+    const n = this.attempts;
+    const ceiling = Math.min(r.maxIntervalMs, r.baseIntervalMs * (2 ** (n - 1)));
+    const delay = Math.random() * ceiling;
+    setTimeout(() => this.attempt(), delay);
+  }
+
+  private retriableStatus(status: number): boolean {
+    const r = this.retry;
+    if (!r) return false;
+    if (r.on5xx && status >= 500) return true;
+    if (r.gatewayError && (status === 502 || status === 503 || status === 504)) return true;
+    if (r.retriable4xx && status === 409) return true;
+    return r.retriableStatusCodes.includes(status);
+  }
+
+  // --- UpstreamResponseHandler ---------------------------------------------
+
+  onHeaders(status: number, headers: HeaderMap): void {
+    if (this.done) return;
+    if (this.canRetry() && this.retriableStatus(status)) {
+      this.upstream?.abort();
+      this.finishAttempt();
+      this.cluster!.stats.response(status);
+      this.scheduleRetry();
+      return;
+    }
+    if (this.attempts > 1) this.cluster!.stats.rqRetrySuccess.inc();
+    this.cluster!.stats.response(status);
+    for (const k of HOP_BY_HOP_RESPONSE) delete headers[k];
+    if (!this.cfg.router.suppressEnvoyHeaders) headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.upstreamStart));
+    this.applyResponseMutations(headers);
+    this.setServerHeader(headers);
+    this.clearTimeout();
+    this.countDownstream(status);
+    this.ds.sendHeaders(status, headers, false);
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.done) return true;
+    const ok = this.ds.write(chunk);
+    if (!ok) this.ds.onDrain(() => this.upstream?.resume());
+    return ok;
+  }
+
+  onEnd(trailers: HeaderMap | undefined): void {
+    if (this.done) return;
+    this.finishAttempt();
+    this.cluster!.stats.rqCompleted.inc();
+    this.cluster!.stats.rqTime.record(performance.now() - this.upstreamStart);
+    this.done = true;
+    this.ds.end(trailers);
+    this.complete();
+  }
+
+  onError(kind: UpstreamFailure, detail: string, afterHeaders: boolean): void {
+    if (this.done) return;
+    this.finishAttempt();
+    if (afterHeaders || this.ds.headersSent) {
+      // Mid-body: nothing can be retried or replied; reset downstream (UR).
+      this.cluster!.stats.rqRxReset.inc();
+      this.responseFlags = 'UR';
+      this.done = true;
+      this.clearTimeout();
+      this.ds.reset();
+      this.complete();
+      return;
+    }
+    const r = this.retry;
+    const retriable = r && (kind === 'connect' ? r.connectFailure || r.on5xx || r.gatewayError || r.reset : r.reset || r.on5xx || r.gatewayError);
+    if (retriable && this.canRetry()) {
+      this.scheduleRetry();
+      return;
+    }
+    if (kind === 'reset') this.cluster!.stats.rqRxReset.inc();
+    const reason = kind === 'connect' ? 'connection failure' : 'connection termination';
+    const flag = this.attempts > 1 && r && this.retriesLeft === 0 ? 'URX' : kind === 'connect' ? 'UF' : 'UC';
+    this.localReply(503, `upstream connect error or disconnect/reset before headers. ${this.attempts > 1 ? 'retried and the latest ' : ''}reset reason: ${reason}${kind === 'connect' ? `, transport failure reason: ${detail}` : ''}`, flag);
+  }
+
+  // --- timeouts and aborts ---------------------------------------------------
+
+  private onGlobalTimeout(): void {
+    this.timeoutTimer = undefined;
+    if (this.done) return;
+    this.upstream?.abort();
+    this.finishAttempt();
+    if (this.cluster) this.cluster.stats.rqTimeout.inc();
+    if (this.ds.headersSent) {
+      this.done = true;
+      this.responseFlags = 'UT';
+      this.ds.reset();
+      this.complete();
+      return;
+    }
+    this.localReply(504, 'upstream request timeout', 'UT');
+  }
+
+  private onPerTryTimeout(): void {
+    this.perTryTimer = undefined;
+    if (this.done || this.ds.headersSent) return;
+    this.upstream?.abort();
+    this.finishAttempt();
+    this.cluster!.stats.rqPerTryTimeout.inc();
+    if (this.canRetry()) { this.scheduleRetry(); return; }
+    this.localReply(504, 'upstream request timeout', 'UT');
+  }
+
+  private onDownstreamAbort(): void {
+    if (this.done) return;
+    this.done = true;
+    this.responseFlags = 'DC';
+    this.stats.rqRxReset.inc();
+    this.clearTimeout();
+    if (this.upstream) {
+      this.upstream.abort();
+      this.finishAttempt();
+      this.cluster?.stats.rqTxReset.inc();
+    }
+    this.complete();
+  }
+
+  private clearTimeout(): void {
+    if (this.timeoutTimer) { clearTimeout(this.timeoutTimer); this.timeoutTimer = undefined; }
+  }
+
+  // --- responses -------------------------------------------------------------
+
+  private applyResponseMutations(headers: HeaderMap): void {
+    if (this.weighted) applyHeaderMutation(headers, this.weighted.responseHeaders, this.fmt);
+    if (this.route) applyHeaderMutation(headers, this.route.responseHeaders, this.fmt);
+    if (this.vhost) applyHeaderMutation(headers, this.vhost.responseHeaders, this.fmt);
+    applyHeaderMutation(headers, this.cfg.routeConfig.responseHeaders, this.fmt);
+  }
+
+  private setServerHeader(headers: HeaderMap): void {
+    const mode = this.cfg.serverHeader;
+    if (mode === 'OVERWRITE' || (mode === 'APPEND_IF_ABSENT' && headers['server'] === undefined)) headers['server'] = this.cfg.serverName;
+  }
+
+  private localReply(status: number, body: string, flag: string): void {
+    this.sendLocal(status, body, {}, flag, false);
+  }
+
+  /** Envoy's sendLocalReply: text/plain body, content-length, server, date. */
+  private sendLocal(status: number, body: string, extra: HeaderMap, flag: string, fromRoute: boolean): void {
+    if (this.done) return;
+    this.done = true;
+    this.clearTimeout();
+    if (this.perTryTimer) clearTimeout(this.perTryTimer);
+    this.responseFlags = flag;
+    if (this.ds.headersSent) {
+      this.ds.reset();
+      this.complete();
+      return;
+    }
+    let reply = { status, body, contentType: 'text/plain' };
+    if (!fromRoute) reply = mapLocalReply(this.cfg.localReply, reply, this.ds.headers);
+    const headers: HeaderMap = { ...extra };
+    if (reply.body) {
+      headers['content-type'] = fromRoute ? (extra['content-type'] ?? 'text/plain') : reply.contentType;
+    }
+    headers['content-length'] = String(Buffer.byteLength(reply.body));
+    if (fromRoute) this.applyResponseMutations(headers);
+    this.setServerHeader(headers);
+    this.countDownstream(reply.status);
+    const head = first(this.ds.headers[':method']) === 'HEAD';
+    this.ds.sendHeaders(reply.status, headers, !reply.body || head);
+    if (reply.body && !head) {
+      this.ds.write(Buffer.from(reply.body));
+      this.ds.end();
+    }
+    this.complete();
+  }
+
+  private countDownstream(status: number): void {
+    this.stats.response(status);
+  }
+
+  private complete(): void {
+    this.stats.rqTime.record(performance.now() - this.start);
+    this.stats.streamDone();
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * Admin `/config_dump`: envoy.admin.v3.ConfigDump of the static config, in
+ * Envoy's config-tracker order (bootstrap, clusters, [endpoint], listeners,
+ * routes), each config an Any with its `@type`.
+ *
+ * Query parameters, as ConfigDumpHandler:
+ *  - `resource=<repeated field>`: the items of that field of whichever dump
+ *    has it, each packed as an Any (`...ClustersConfigDump.StaticCluster`);
+ *    a non-repeated field is 400, an unknown one 404;
+ *  - `mask=<FieldMask>`: trims each config (without `resource`; configs the
+ *    mask does not fit are left out, 400 if none is left) or each item (with
+ *    `resource`; the mask reaches into the embedded resource, 400 if invalid);
+ *  - `name_regex=<RE2>`: full match on resource names (400 if invalid);
+ *  - `include_eds`: adds EndpointsConfigDump built from the clusters' hosts.
+ * Secrets (private keys, passwords) are redacted as `MessageUtil::redact`.
+ */
+
+import { socketAddressJson } from './admin-address.ts';
+import { jsonResponse, TEXT, textResponse } from './admin-request.ts';
+import type { AdminContext, AdminRequest, AdminResponse } from './admin-request.ts';
+import {
+  fieldMaskDebugString,
+  fieldMaskTree,
+  isJsonObject,
+  parseFieldMask,
+  pathsCrossNoArray,
+  trimJson,
+} from './field-mask.ts';
+import type { FieldMaskTree, JsonObject } from './field-mask.ts';
+import { compileRe2 } from './re2-pattern.ts';
+import type { ServerView } from './server-view.ts';
+
+const TYPE_PREFIX = 'type.googleapis.com/';
+
+/** A repeated field of a dump message: what its items are packed as. */
+interface RepeatedField {
+  readonly itemType: string;
+  /** The item's Any field holding the resource (only one supported, as in Envoy). */
+  readonly anyField: string;
+}
+
+/** What of a dump message's schema the mask and resource lookups need. */
+interface DumpSchema {
+  readonly typeName: string;
+  readonly singular: readonly string[];
+  readonly messages: readonly string[];
+  readonly repeated: Readonly<Record<string, RepeatedField>>;
+}
+
+const SCHEMAS = {
+  bootstrap: {
+    typeName: 'envoy.admin.v3.BootstrapConfigDump',
+    singular: ['last_updated'],
+    messages: ['bootstrap'],
+    repeated: {},
+  },
+  clusters: {
+    typeName: 'envoy.admin.v3.ClustersConfigDump',
+    singular: ['version_info'],
+    messages: [],
+    repeated: {
+      static_clusters: { itemType: 'envoy.admin.v3.ClustersConfigDump.StaticCluster', anyField: 'cluster' },
+      dynamic_active_clusters: { itemType: 'envoy.admin.v3.ClustersConfigDump.DynamicCluster', anyField: 'cluster' },
+      dynamic_warming_clusters: { itemType: 'envoy.admin.v3.ClustersConfigDump.DynamicCluster', anyField: 'cluster' },
+    },
+  },
+  endpoint: {
+    typeName: 'envoy.admin.v3.EndpointsConfigDump',
+    singular: [],
+    messages: [],
+    repeated: {
+      static_endpoint_configs: {
+        itemType: 'envoy.admin.v3.EndpointsConfigDump.StaticEndpointConfig',
+        anyField: 'endpoint_config',
+      },
+      dynamic_endpoint_configs: {
+        itemType: 'envoy.admin.v3.EndpointsConfigDump.DynamicEndpointConfig',
+        anyField: 'endpoint_config',
+      },
+    },
+  },
+  listeners: {
+    typeName: 'envoy.admin.v3.ListenersConfigDump',
+    singular: ['version_info'],
+    messages: [],
+    repeated: {
+      static_listeners: { itemType: 'envoy.admin.v3.ListenersConfigDump.StaticListener', anyField: 'listener' },
+      dynamic_listeners: { itemType: 'envoy.admin.v3.ListenersConfigDump.DynamicListener', anyField: 'active_state' },
+    },
+  },
+  routes: {
+    typeName: 'envoy.admin.v3.RoutesConfigDump',
+    singular: [],
+    messages: [],
+    repeated: {
+      static_route_configs: { itemType: 'envoy.admin.v3.RoutesConfigDump.StaticRouteConfig', anyField: 'route_config' },
+      dynamic_route_configs: {
+        itemType: 'envoy.admin.v3.RoutesConfigDump.DynamicRouteConfig',
+        anyField: 'route_config',
+      },
+    },
+  },
+} as const satisfies Record<string, DumpSchema>;
+
+/** One dump message before packing: its schema and fields (repeated fields may be empty). */
+interface DumpSection {
+  readonly schema: DumpSchema;
+  readonly fields: JsonObject;
+}
+
+/** A Timestamp as protobuf JSON prints it: RFC 3339, fraction only when non-zero. */
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace('.000Z', 'Z');
+}
+
+const SENSITIVE = new Set(['private_key', 'password', 'session_ticket_keys', 'secret', 'hmac_secret', 'oauth_token']);
+
+/** A copy with sensitive DataSource contents replaced by `[redacted]`. */
+function redact(value: unknown, sensitive = false): unknown {
+  if (Array.isArray(value)) return value.map((v) => redact(v, sensitive));
+  if (isJsonObject(value)) {
+    const out: JsonObject = {};
+    for (const [k, v] of Object.entries(value)) {
+      if (sensitive && (k === 'inline_string' || k === 'inline_bytes')) out[k] = '[redacted]';
+      else out[k] = redact(v, sensitive || SENSITIVE.has(k));
+    }
+    return out;
+  }
+  return sensitive && typeof value === 'string' ? '[redacted]' : value;
+}
+
+/** The resource embedded as an Any. */
+function any(typeName: string, raw: Readonly<Record<string, unknown>>): JsonObject {
+  return { '@type': TYPE_PREFIX + typeName, ...(redact(raw) as JsonObject) };
+}
+
+function buildSections(view: ServerView, match: (name: string) => boolean, includeEds: boolean): Map<string, DumpSection> {
+  const clusters = view.clusters();
+  const listeners = view.listeners();
+  const sections = new Map<string, DumpSection>();
+  sections.set('bootstrap', {
+    schema: SCHEMAS.bootstrap,
+    fields: { bootstrap: redact(view.bootstrap), last_updated: rfc3339(view.startedAt) },
+  });
+  sections.set('clusters', {
+    schema: SCHEMAS.clusters,
+    fields: {
+      static_clusters: clusters
+        .filter((c) => match(c.name))
+        .map((c) => ({ cluster: any('envoy.config.cluster.v3.Cluster', c.raw), last_updated: rfc3339(c.addedAt) })),
+    },
+  });
+  if (includeEds && clusters.length > 0) {
+    const endpoints: JsonObject[] = [];
+    for (const c of clusters) {
+      const eds = isJsonObject(c.raw['eds_cluster_config']) ? c.raw['eds_cluster_config']['service_name'] : undefined;
+      const clusterName = typeof eds === 'string' && eds !== '' ? eds : c.name;
+      if (!match(clusterName)) continue;
+      const assignment: JsonObject = { cluster_name: clusterName };
+      if (c.hosts.length > 0) {
+        assignment['endpoints'] = c.hosts.map((h) => ({
+          locality: {},
+          lb_endpoints: [
+            {
+              endpoint: { address: socketAddressJson(h.address, h.port), health_check_config: {} },
+              health_status: h.healthy ? 'HEALTHY' : 'UNHEALTHY',
+              load_balancing_weight: h.weight,
+            },
+          ],
+        }));
+      }
+      assignment['policy'] = { overprovisioning_factor: 140 };
+      endpoints.push({ endpoint_config: any('envoy.config.endpoint.v3.ClusterLoadAssignment', assignment) });
+    }
+    sections.set('endpoint', { schema: SCHEMAS.endpoint, fields: { static_endpoint_configs: endpoints } });
+  }
+  sections.set('listeners', {
+    schema: SCHEMAS.listeners,
+    fields: {
+      static_listeners: listeners
+        .filter((l) => match(l.name))
+        .map((l) => ({ listener: any('envoy.config.listener.v3.Listener', l.raw), last_updated: rfc3339(l.addedAt) })),
+    },
+  });
+  const routes: JsonObject[] = [];
+  for (const l of listeners) {
+    for (const rc of l.routeConfigs) {
+      const name = typeof rc['name'] === 'string' ? rc['name'] : '';
+      if (!match(name)) continue;
+      routes.push({ route_config: any('envoy.config.route.v3.RouteConfiguration', rc), last_updated: rfc3339(l.addedAt) });
+    }
+  }
+  sections.set('routes', { schema: SCHEMAS.routes, fields: { static_route_configs: routes } });
+  return sections;
+}
+
+/** The section as an Any: `@type` first, empty repeated fields left out (proto3 JSON). */
+function packSection(section: DumpSection): JsonObject {
+  const out: JsonObject = { '@type': TYPE_PREFIX + section.schema.typeName };
+  for (const [k, v] of Object.entries(section.fields)) {
+    if (Array.isArray(v) && v.length === 0) continue;
+    out[k] = v;
+  }
+  return out;
+}
+
+/** Whether every path of the mask names a field of the dump message (no descent through repeated fields). */
+function maskFitsSection(schema: DumpSchema, fields: JsonObject, tree: FieldMaskTree): boolean {
+  for (const [key, sub] of tree) {
+    if (schema.singular.includes(key) || key in schema.repeated) {
+      if (sub !== null) return false;
+    } else if (schema.messages.includes(key)) {
+      if (sub !== null && isJsonObject(fields[key]) && !pathsCrossNoArray(fields[key], sub)) return false;
+    } else {
+      return false;
+    }
+  }
+  return true;
+}
+
+/** Trims one item (`{cluster: Any, last_updated}`), reaching into its Any field; undefined if the mask is invalid. */
+function trimItem(item: JsonObject, field: RepeatedField, tree: FieldMaskTree): JsonObject | undefined {
+  const outer: FieldMaskTree = new Map();
+  for (const [key, sub] of tree) {
+    if (key === field.anyField) {
+      outer.set(key, null);
+    } else if (key === 'last_updated') {
+      if (sub !== null) return undefined;
+      outer.set(key, null);
+    } else {
+      return undefined;
+    }
+  }
+  const trimmed = trimJson(item, outer);
+  const inner = tree.get(field.anyField);
+  const resource = trimmed[field.anyField];
+  if (inner !== undefined && inner !== null && isJsonObject(resource)) {
+    if (!pathsCrossNoArray(resource, inner)) return undefined;
+    trimmed[field.anyField] = trimJson(resource, inner, ['@type']);
+  }
+  return trimmed;
+}
+
+/** Handles GET /config_dump. */
+export function handleConfigDump(req: AdminRequest, ctx: AdminContext): AdminResponse {
+  const resource = req.query.get('resource');
+  const mask = req.query.get('mask');
+  const includeEds = req.query.has('include_eds');
+  const nameRegex = req.query.nonEmpty('name_regex');
+  let match: (name: string) => boolean = () => true;
+  if (nameRegex !== undefined) {
+    const compiled = compileRe2(nameRegex, true);
+    if (!compiled.ok) {
+      return textResponse(
+        `INVALID_ARGUMENT: Error while parsing name_regex from ${nameRegex}: ${compiled.reason}`,
+        400,
+        TEXT,
+      );
+    }
+    const re = compiled.regex;
+    match = (name) => re.test(name);
+  }
+  const sections = buildSections(ctx.view, match, includeEds);
+  const paths = mask === undefined ? undefined : parseFieldMask(mask);
+  const tree = paths === undefined ? undefined : fieldMaskTree(paths);
+
+  if (resource !== undefined) {
+    for (const section of sections.values()) {
+      const { schema } = section;
+      const field = (schema.repeated as Readonly<Record<string, RepeatedField>>)[resource];
+      if (field === undefined) {
+        if (schema.singular.includes(resource) || schema.messages.includes(resource)) {
+          return textResponse(`${resource} is not a repeated field. Use ?mask=${resource} to get only this field`, 400, TEXT);
+        }
+        continue;
+      }
+      const items = (section.fields[resource] as JsonObject[] | undefined) ?? [];
+      const configs: JsonObject[] = [];
+      for (const item of items) {
+        let out: JsonObject | undefined = item;
+        if (tree !== undefined) {
+          out = trimItem(item, field, tree);
+          if (out === undefined) {
+            return textResponse(`FieldMask ${fieldMaskDebugString(paths ?? [])} could not be successfully used.`, 400, TEXT);
+          }
+        }
+        configs.push({ '@type': TYPE_PREFIX + field.itemType, ...out });
+      }
+      return jsonResponse(configs.length === 0 ? {} : { configs });
+    }
+    return textResponse(`${resource} not found in config dump`, 404, TEXT);
+  }
+
+  const configs: JsonObject[] = [];
+  for (const section of sections.values()) {
+    if (tree === undefined) {
+      configs.push(packSection(section));
+      continue;
+    }
+    if (!maskFitsSection(section.schema, section.fields, tree)) continue;
+    configs.push(packSection({ schema: section.schema, fields: trimJson(section.fields, tree) }));
+  }
+  if (configs.length === 0 && mask !== undefined) {
+    return textResponse(`FieldMask ${mask} could not be successfully applied to any configs.`, 400, TEXT);
+  }
+  return jsonResponse({ configs });
+}

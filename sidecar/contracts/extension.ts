@@ -1,0 +1,98 @@
+/**
+ * The extension registry: every filter, transport socket, access logger ...
+ * is registered by its Envoy type URL and well-known name (ARCHITECTURE.md,
+ * idea 1). `parse` turns the extension's proto (in canonical JSON form) into
+ * a frozen config, returning every error with its field path. Registration is
+ * explicit: sidecar/main.ts calls each extension's setup() once.
+ */
+import type { Socket } from 'node:net';
+import type { ConfigError, ParseResult } from './errors.ts';
+import type { StatsScope } from './stats.ts';
+
+/** The kinds of extension points Envoy has (the subset we host). */
+export type ExtensionCategory =
+  | 'envoy.filters.http'
+  | 'envoy.filters.network'
+  | 'envoy.filters.listener'
+  | 'envoy.transport_sockets.downstream'
+  | 'envoy.transport_sockets.upstream'
+  | 'envoy.access_loggers'
+  | 'envoy.upstreams.http'
+  | 'envoy.health_checkers';
+
+/** Context handed to `parse`: where the config sits and what it may look up. */
+export interface ParseContext {
+  /** Field path of the config being parsed, for error messages. */
+  readonly path: string;
+  /** Warnings to log and count (accepted config that means less than it says). */
+  warn(e: ConfigError): void;
+}
+
+/** One registered extension. `C` is its validated, frozen config. */
+export interface Extension<C = unknown> {
+  readonly category: ExtensionCategory;
+  /** Well-known names (`envoy.filters.http.router`, deprecated aliases). */
+  readonly names: readonly string[];
+  /** Type URLs of the config messages it accepts (no `type.googleapis.com/` prefix). */
+  readonly typeNames: readonly string[];
+  /** Validates the canonical-JSON config. `config` is {} when none was given. */
+  parse(config: Record<string, unknown>, ctx: ParseContext): ParseResult<C>;
+}
+
+/** Lookup of extensions by category and type name or well-known name. */
+export class ExtensionRegistry {
+  private readonly byType = new Map<string, Extension>();
+  private readonly byName = new Map<string, Extension>();
+
+  /** Registers one extension; a second registration of the same key is a bug. */
+  register(ext: Extension): void {
+    for (const t of ext.typeNames) {
+      const key = `${ext.category}|${t}`;
+      if (this.byType.has(key)) throw new Error(`extension type ${t} registered twice`);
+      this.byType.set(key, ext);
+    }
+    for (const n of ext.names) this.byName.set(`${ext.category}|${n}`, ext);
+  }
+
+  /** The extension for a config type name (`envoy.extensions...Router`). */
+  byTypeName(category: ExtensionCategory, typeName: string): Extension | undefined {
+    return this.byType.get(`${category}|${typeName}`);
+  }
+
+  /** The extension for a well-known name (used when no typed_config is given). */
+  byWellKnownName(category: ExtensionCategory, name: string): Extension | undefined {
+    return this.byName.get(`${category}|${name}`);
+  }
+
+  /** Every registered type name of a category (for docs and errors). */
+  typeNames(category: ExtensionCategory): string[] {
+    return [...this.byType.keys()].filter((k) => k.startsWith(`${category}|`)).map((k) => k.slice(category.length + 1));
+  }
+}
+
+/** What a network filter's handler may use of the process around it. */
+export interface NetworkFilterRuntime {
+  readonly stats: StatsScope;
+  /** The current cluster set (the HCM router and tcp_proxy pick from it). */
+  readonly clusters: { cluster(name: string): unknown };
+  readonly log: { debug(o: object, m: string): void; info(o: object, m: string): void; warn(o: object, m: string): void };
+  /** True once the owning listener drains. */
+  draining(): boolean;
+}
+
+/** The per-filter-chain runtime of a terminal network filter. */
+export interface ConnectionHandler {
+  /** Takes an accepted connection. */
+  handle(socket: Socket): void;
+  /** Starts draining: finish in-flight work, ask clients to go away. */
+  drain(): void;
+  /** Closes every connection now. */
+  closeAll(): void;
+  readonly activeConnections: number;
+}
+
+/** A terminal network filter extension (http_connection_manager, tcp_proxy ...). */
+export interface NetworkFilterExtension<C = unknown> extends Extension<C> {
+  readonly category: 'envoy.filters.network';
+  createHandler(config: C, rt: NetworkFilterRuntime): ConnectionHandler;
+}

@@ -1,0 +1,32 @@
+/**
+ * What the cluster manager hands a load balancer, and what it asks of it.
+ * Load balancers see hosts, never sockets or config protos.
+ */
+
+/** One upstream endpoint of a cluster, as the load balancer sees it. */
+export interface Host {
+  /** `ip:port` or `unix:/path`; unique within the cluster. */
+  readonly key: string;
+  readonly address: string;
+  readonly port: number;
+  /** Envoy's load_balancing_weight, >= 1. */
+  readonly weight: number;
+  /** False when active health checking or EDS says the host is unhealthy. */
+  healthy: boolean;
+  /** Requests in flight to this host (for LEAST_REQUEST). */
+  activeRequests: number;
+}
+
+/** Per-request input to host selection. */
+export interface LbContext {
+  /** Hash from the route's hash_policy; undefined when none produced one. */
+  readonly hash?: bigint;
+}
+
+/** Picks a host for a request; built once per (cluster, host set). */
+export interface LoadBalancer {
+  chooseHost(ctx: LbContext): Host | undefined;
+}
+
+/** Builds a load balancer for a fixed host list (rebuilt when hosts change). */
+export type LoadBalancerFactory = (hosts: readonly Host[], random: () => number) => LoadBalancer;

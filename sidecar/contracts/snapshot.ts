@@ -1,0 +1,123 @@
+/**
+ * The immutable configuration snapshot that xds/ builds and sidecar/ swaps in
+ * whole (ARCHITECTURE.md, idea 2). Everything here is frozen plain data: the
+ * data path keeps the objects it started with while a new snapshot replaces
+ * them.
+ */
+
+/** A listening or connecting address. */
+export type SocketAddress =
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number }
+  | { readonly kind: 'pipe'; readonly path: string; readonly mode?: number };
+
+/** One endpoint of a cluster as configured (DNS names resolved later). */
+export interface EndpointConfig {
+  readonly address: SocketAddress;
+  readonly weight: number;
+  /** EDS health status; `UNHEALTHY`/`DRAINING`/... are not routed to. */
+  readonly healthy: boolean;
+  readonly priority: number;
+}
+
+/** Active health checking, one per cluster health_checks entry. */
+export interface HealthCheckConfig {
+  readonly timeoutMs: number;
+  readonly intervalMs: number;
+  readonly intervalJitterMs: number;
+  readonly initialJitterMs: number;
+  readonly unhealthyThreshold: number;
+  readonly healthyThreshold: number;
+  readonly http?: {
+    readonly host: string;
+    readonly path: string;
+    /** Half-open ranges [start, end); Envoy's default is [[200, 201)]. */
+    readonly expectedStatuses: ReadonlyArray<readonly [number, number]>;
+    readonly requestHeaders: Readonly<Record<string, string>>;
+  };
+  readonly tcp?: {
+    readonly send?: Buffer;
+    readonly receive: readonly Buffer[];
+  };
+}
+
+/** Load-balancing policy names, Envoy's enum. */
+export type LbPolicyName = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
+
+/** A validated Cluster. */
+export interface ClusterConfig {
+  readonly name: string;
+  readonly type: 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
+  readonly lbPolicy: LbPolicyName;
+  readonly lbOptions: Readonly<Record<string, number>>;
+  readonly connectTimeoutMs: number;
+  readonly endpoints: readonly EndpointConfig[];
+  readonly dnsRefreshRateMs: number;
+  readonly dnsFamily: 4 | 6 | 0;
+  /** Upstream HTTP protocol. */
+  readonly protocol: 'http1' | 'http2';
+  /** Connections idle this long are closed (common_http_protocol_options.idle_timeout). */
+  readonly idleTimeoutMs: number;
+  readonly maxRequestsPerConnection: number;
+  readonly perConnectionBufferLimitBytes: number;
+  readonly healthChecks: readonly HealthCheckConfig[];
+  /** The cluster as given, canonical JSON, for /config_dump. */
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
+/** Node identity (bootstrap `node` and --service-* flags). */
+export interface NodeConfig {
+  readonly id: string;
+  readonly cluster: string;
+  readonly zone: string;
+  readonly metadata: Readonly<Record<string, unknown>>;
+}
+
+/** An IP prefix (CidrRange) as a comparable bit pattern. */
+export interface CidrRange {
+  readonly family: 4 | 6;
+  readonly prefixLen: number;
+  /** The network address, as a bigint of 32 or 128 bits. */
+  readonly bits: bigint;
+  /** For messages: `10.0.0.0/8`. */
+  readonly text: string;
+}
+
+/** Envoy's FilterChainMatch, validated. Empty lists mean "any". */
+export interface FilterChainMatchConfig {
+  readonly destinationPort?: number;
+  readonly prefixRanges: readonly CidrRange[];
+  readonly serverNames: readonly string[];
+  readonly transportProtocol: string;
+  readonly applicationProtocols: readonly string[];
+  readonly directSourcePrefixRanges: readonly CidrRange[];
+  readonly sourceType: 'ANY' | 'SAME_IP_OR_LOOPBACK' | 'EXTERNAL';
+  readonly sourcePrefixRanges: readonly CidrRange[];
+  readonly sourcePorts: readonly number[];
+}
+
+/** A network filter of a chain: its registered type and validated config. */
+export interface NetworkFilterConfig {
+  readonly name: string;
+  readonly typeName: string;
+  readonly config: unknown;
+}
+
+/** One filter chain. */
+export interface FilterChainConfig {
+  readonly name: string;
+  readonly match: FilterChainMatchConfig;
+  readonly filters: readonly NetworkFilterConfig[];
+}
+
+/** A validated Listener. */
+export interface ListenerConfig {
+  readonly name: string;
+  readonly address: SocketAddress;
+  readonly filterChains: readonly FilterChainConfig[];
+  readonly defaultFilterChain?: FilterChainConfig;
+  /** traffic_direction INBOUND (for /drain_listeners?inboundonly). */
+  readonly inbound: boolean;
+  readonly perConnectionBufferLimitBytes: number;
+  /** The listener as given, canonical JSON, for /config_dump. */
+  readonly raw: Readonly<Record<string, unknown>>;
+}

@@ -1,0 +1,241 @@
+/**
+ * The server: composes stats, the cluster manager, the listener manager and
+ * the admin API around one config snapshot, and owns the lifecycle Envoy
+ * has: PRE_INITIALIZING -> INITIALIZING (clusters warm: DNS, first health
+ * checks) -> LIVE -> DRAINING (listeners stop accepting, HTTP/1.1 answers
+ * with Connection: close, HTTP/2 gets GOAWAY, in-flight requests finish) ->
+ * exit after --drain-time-s or when no connection is left.
+ */
+import type { ExtensionRegistry } from '../contracts/extension.ts';
+import type { Gauge } from '../contracts/stats.ts';
+import type { ClusterView, ListenerView, ServerState, ServerView } from '../admin/server-view.ts';
+import { startAdmin } from '../admin/admin-server.ts';
+import { ListenerManager } from '../listener/listener-manager.ts';
+import { StatsStore } from '../stats/store.ts';
+import { TagProducer } from '../stats/tag-extraction.ts';
+import { ClusterManager } from '../upstream/cluster-manager.ts';
+import type { BootstrapSnapshot } from '../../xds/translate/bootstrap.ts';
+import { addressString } from '../../xds/translate/address.ts';
+import type { LogRegistry } from './log.ts';
+
+/** How the server was started. */
+export interface ServerOptions {
+  readonly snapshot: BootstrapSnapshot;
+  readonly registry: ExtensionRegistry;
+  readonly logs: LogRegistry;
+  readonly drainTimeS: number;
+  readonly drainStrategy: 'gradual' | 'immediate';
+  readonly version: string;
+  readonly commandLineOptions: Readonly<Record<string, unknown>>;
+  readonly concurrency: number;
+}
+
+const STATE_VALUE: Record<ServerState, number> = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 };
+
+/** One sidecar process's server. */
+export class Server implements ServerView {
+  readonly stats: StatsStore;
+  readonly startedAt = new Date();
+  readonly version: string;
+  readonly bootstrap: Readonly<Record<string, unknown>>;
+  readonly commandLineOptions: Readonly<Record<string, unknown>>;
+  readonly node: { readonly id: string; readonly cluster: string };
+  healthCheckFailed = false;
+  private currentState: ServerState = 'PRE_INITIALIZING';
+  private readonly opts: ServerOptions;
+  private readonly clustersMgr: ClusterManager;
+  private readonly listenersMgr: ListenerManager;
+  private admin: { port: number; close(): Promise<void> } | undefined;
+  private readonly stateGauge: Gauge;
+  private readonly liveGauge: Gauge;
+  private readonly uptimeGauge: Gauge;
+  private readonly memAllocated: Gauge;
+  private readonly memHeap: Gauge;
+  private readonly memPhysical: Gauge;
+  private ticker: NodeJS.Timeout | undefined;
+  private drainTimer: NodeJS.Timeout | undefined;
+  private runtimeOverrides: Record<string, string> = {};
+  private resolveExit!: (code: number) => void;
+  /** Resolves with the exit code once the server has shut down. */
+  readonly exited: Promise<number>;
+
+  constructor(opts: ServerOptions) {
+    this.opts = opts;
+    this.version = opts.version;
+    this.bootstrap = opts.snapshot.bootstrap;
+    this.commandLineOptions = opts.commandLineOptions;
+    this.node = { id: opts.snapshot.node.id, cluster: opts.snapshot.node.cluster };
+    this.exited = new Promise((r) => (this.resolveExit = r));
+    this.stats = new StatsStore({
+      tagProducer: new TagProducer({
+        useAllDefaultTags: opts.snapshot.useAllDefaultTags,
+        statsTags: opts.snapshot.statsTags.map((t) => ({ tagName: t.tagName, regex: t.regex, fixedValue: t.fixedValue })),
+      }),
+    });
+    const s = this.stats.scope('server');
+    this.stateGauge = s.gauge('state');
+    this.liveGauge = s.gauge('live');
+    this.uptimeGauge = s.gauge('uptime');
+    this.memAllocated = s.gauge('memory_allocated');
+    this.memHeap = s.gauge('memory_heap_size');
+    this.memPhysical = s.gauge('memory_physical_size');
+    s.gauge('concurrency').set(opts.concurrency);
+    s.gauge('hot_restart_epoch').set(0);
+    s.gauge('version').set(0);
+    this.setState('PRE_INITIALIZING');
+    const log = opts.logs.get('upstream');
+    this.clustersMgr = new ClusterManager(this.stats, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) });
+    const conn = opts.logs.get('connection');
+    this.listenersMgr = new ListenerManager(opts.registry, this.stats, {
+      clusters: { cluster: (name) => this.clustersMgr.get(name) },
+      log: { debug: (o, m) => conn.debug(o, m), info: (o, m) => conn.info(o, m), warn: (o, m) => conn.warn(o, m) },
+    });
+  }
+
+  /** The current server state. */
+  get state(): ServerState {
+    return this.currentState;
+  }
+
+  /** The admin API's bound port (0 when none). */
+  get adminPort(): number {
+    return this.admin?.port ?? 0;
+  }
+
+  /** The listener manager (tests read bound ports from it). */
+  get listenerManager(): ListenerManager {
+    return this.listenersMgr;
+  }
+
+  private setState(s: ServerState): void {
+    this.currentState = s;
+    this.stateGauge.set(STATE_VALUE[s]);
+    this.liveGauge.set(s === 'LIVE' ? 1 : 0);
+  }
+
+  /** Starts admin, warms clusters, binds listeners, goes LIVE. */
+  async start(): Promise<void> {
+    const log = this.opts.logs.get('main');
+    for (const w of this.opts.snapshot.warnings) this.opts.logs.get('config').warn({ path: w.path }, `config accepted with a limitation: ${w.message}`);
+    this.stats.scope('server').counter('config_warnings').inc(this.opts.snapshot.warnings.length);
+    if (this.opts.snapshot.admin) {
+      const adminLog = this.opts.logs.get('admin');
+      const admin = await startAdmin(this, this.opts.snapshot.admin, { info: (o: object, m: string) => adminLog.info(o, m), warn: (o: object, m: string) => adminLog.warn(o, m) });
+      this.admin = admin;
+      log.info({ address: addressString(this.opts.snapshot.admin), port: admin.port }, 'admin address');
+    }
+    this.ticker = setInterval(() => this.tick(), 1000);
+    this.ticker.unref();
+    this.tick();
+    this.setState('INITIALIZING');
+    const t0 = performance.now();
+    await this.clustersMgr.apply(this.opts.snapshot.clusters);
+    await this.listenersMgr.start(this.opts.snapshot.listeners);
+    this.stats.scope('server').histogram('initialization_time_ms').record(performance.now() - t0);
+    this.setState('LIVE');
+    log.info({ listeners: this.listenersMgr.all().map((l) => `${l.config.name}@${l.port}`) }, 'all listeners started; server LIVE');
+  }
+
+  private tick(): void {
+    const m = process.memoryUsage();
+    this.uptimeGauge.set(Math.floor((Date.now() - this.startedAt.getTime()) / 1000));
+    this.memAllocated.set(m.heapUsed + m.external);
+    this.memHeap.set(m.heapTotal);
+    this.memPhysical.set(m.rss);
+    this.stats.scope('server').gauge('total_connections').set(this.listenersMgr?.activeConnections ?? 0);
+  }
+
+  /** ServerView: clusters for /clusters and /config_dump. */
+  clusters(): readonly ClusterView[] {
+    return this.clustersMgr.all().map((c) => ({
+      name: c.config.name,
+      raw: c.config.raw,
+      addedAt: c.addedAt,
+      hosts: c.hosts.map((h) => ({
+        address: h.address,
+        port: h.port,
+        weight: h.weight,
+        healthy: h.healthy,
+        failedActiveHealthCheck: h.failedActiveHealthCheck,
+        activeRequests: h.activeRequests,
+        stats: { rq_active: h.activeRequests },
+      })),
+    }));
+  }
+
+  /** ServerView: listeners for /listeners and /config_dump. */
+  listeners(): readonly ListenerView[] {
+    return this.listenersMgr.all().map((l) => ({
+      name: l.config.name,
+      address: addressString(l.config.address),
+      boundPort: l.port,
+      raw: l.config.raw,
+      addedAt: l.addedAt,
+      routeConfigs: l.config.filterChains.flatMap((fc) => fc.filters).flatMap((f) => {
+        const raw = (f.config as { routeConfig?: unknown; rawRouteConfig?: Record<string, unknown> }).rawRouteConfig;
+        return raw ? [raw] : [];
+      }),
+      inbound: l.config.inbound,
+    }));
+  }
+
+  /** ServerView: /drain_listeners. */
+  drainListeners(opts: { inboundOnly: boolean; graceful: boolean }): void {
+    if (opts.graceful) this.listenersMgr.drain(opts.inboundOnly);
+    else this.listenersMgr.stopAccepting(opts.inboundOnly);
+  }
+
+  /**
+   * Drains and exits: listeners stop accepting, connections are asked to
+   * close, the process exits when none is left or after --drain-time-s.
+   */
+  shutdown(reason: string): void {
+    if (this.currentState === 'DRAINING') return;
+    const log = this.opts.logs.get('main');
+    log.info({ reason, drainTimeS: this.opts.drainTimeS }, 'shutting down: draining listeners');
+    this.setState('DRAINING');
+    this.listenersMgr.drain(false);
+    const deadline = Date.now() + this.opts.drainTimeS * 1000;
+    const check = (): void => {
+      if (this.listenersMgr.activeConnections === 0 || Date.now() >= deadline) {
+        void this.finish();
+        return;
+      }
+      this.drainTimer = setTimeout(check, 50);
+    };
+    check();
+  }
+
+  private async finish(): Promise<void> {
+    if (this.drainTimer) clearTimeout(this.drainTimer);
+    if (this.ticker) clearInterval(this.ticker);
+    const left = this.listenersMgr.activeConnections;
+    if (left) this.opts.logs.get('main').warn({ connections: left }, 'drain time over; closing remaining connections');
+    this.listenersMgr.closeAll();
+    await this.clustersMgr.drain().catch(() => undefined);
+    this.clustersMgr.destroy();
+    await this.admin?.close().catch(() => undefined);
+    this.opts.logs.get('main').info({}, 'exiting');
+    this.resolveExit(0);
+  }
+
+  /** ServerView: /logging. */
+  logLevels(): Readonly<Record<string, string>> {
+    return this.opts.logs.levels();
+  }
+
+  /** ServerView: /logging?level= and ?component=level. */
+  setLogLevel(component: string | undefined, level: string): boolean {
+    return this.opts.logs.setLevel(component, level);
+  }
+
+  /** ServerView: /runtime. */
+  runtime(): Readonly<Record<string, unknown>> {
+    return { ...this.opts.snapshot.runtime, ...this.runtimeOverrides };
+  }
+
+  /** ServerView: /runtime_modify. */
+  setRuntime(values: Readonly<Record<string, string>>): void {
+    this.runtimeOverrides = { ...this.runtimeOverrides, ...values };
+  }
+}

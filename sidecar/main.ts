@@ -1,0 +1,112 @@
+/**
+ * The composition root: the only module that imports every room. It
+ * registers the extensions (one explicit list of setup() calls), parses the
+ * command line, loads and translates the bootstrap, and runs the server
+ * until it has drained.
+ */
+import { readFileSync } from 'node:fs';
+import { ConfigErrors } from './contracts/errors.ts';
+import { ExtensionRegistry } from './contracts/extension.ts';
+import { CliError, HELP, parseCli, type CliOptions } from './cli.ts';
+import { loadBootstrap } from './bootstrap/load.ts';
+import { startDemoUpstream } from './lifecycle/demo-upstream.ts';
+import { LogRegistry, isLogLevel } from './lifecycle/log.ts';
+import { Server } from './lifecycle/server.ts';
+import { fromRepo } from './paths.ts';
+import { setup as setupHttpConnectionManager } from '../protocols/http/connection-manager/extension.ts';
+import { translateBootstrap, type BootstrapSnapshot } from '../xds/translate/bootstrap.ts';
+
+/** The package version. */
+export const VERSION: string = (JSON.parse(readFileSync(fromRepo('package.json'), 'utf8')) as { version: string }).version;
+
+/** Every extension this build has, registered once. */
+export function createRegistry(): ExtensionRegistry {
+  const registry = new ExtensionRegistry();
+  setupHttpConnectionManager(registry);
+  return registry;
+}
+
+/** Loads, decodes and translates a bootstrap (what --mode validate checks). */
+export async function buildSnapshot(opts: Partial<Pick<CliOptions, 'configPath' | 'configYaml' | 'allowUnknownStaticFields' | 'serviceNode' | 'serviceCluster' | 'serviceZone'>>, registry: ExtensionRegistry): Promise<BootstrapSnapshot> {
+  const loaded = await loadBootstrap({ configPath: opts.configPath, configYaml: opts.configYaml, allowUnknownFields: opts.allowUnknownStaticFields });
+  const snap = translateBootstrap(loaded.value, registry, { serviceNode: opts.serviceNode, serviceCluster: opts.serviceCluster, serviceZone: opts.serviceZone });
+  return loaded.warnings.length ? { ...snap, warnings: [...loaded.warnings, ...snap.warnings] } : snap;
+}
+
+function reasons(e: unknown): string {
+  if (e instanceof ConfigErrors) return e.errors.map((x) => x.message).join('\n');
+  return (e as Error).message;
+}
+
+/** Runs the CLI; resolves with the process exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let opts: CliOptions;
+  try {
+    opts = parseCli(argv);
+  } catch (e) {
+    if (e instanceof CliError) {
+      process.stderr.write(`themis-sidecar: ${e.message}\n(see --help)\n`);
+      return 1;
+    }
+    throw e;
+  }
+  if (opts.command === 'help') {
+    process.stdout.write(HELP);
+    return 0;
+  }
+  if (opts.command === 'version') {
+    process.stdout.write(`themis-sidecar version ${VERSION} (Envoy API v3, Node.js ${process.versions.node})\n`);
+    return 0;
+  }
+  if (!isLogLevel(opts.logLevel)) {
+    process.stderr.write(`themis-sidecar: unknown --log-level '${opts.logLevel}'\n`);
+    return 1;
+  }
+  if (opts.command === 'demo' && !opts.configPath && !opts.configYaml) {
+    opts = { ...opts, configPath: fromRepo('sidecar/bootstrap/default-bootstrap.yaml') };
+  }
+  const registry = createRegistry();
+  let snapshot: BootstrapSnapshot;
+  try {
+    snapshot = await buildSnapshot(opts, registry);
+  } catch (e) {
+    if (!(e instanceof ConfigErrors)) throw e;
+    const what = opts.configPath ?? '--config-yaml';
+    process.stderr.write(`error initializing configuration '${what}':\n${reasons(e)}\n`);
+    return 1;
+  }
+  if (opts.command === 'validate') {
+    for (const w of snapshot.warnings) process.stderr.write(`warning: ${w.message}\n`);
+    process.stdout.write(`configuration '${opts.configPath ?? '--config-yaml'}' OK\n`);
+    return 0;
+  }
+  const logs = new LogRegistry(opts.logLevel, opts.componentLogLevel);
+  for (const n of opts.notes) logs.get('main').info({}, n);
+  if (opts.command === 'demo') {
+    await startDemoUpstream(10080).then((s) => s.unref());
+    logs.get('main').info({ port: 10080 }, 'demo upstream started');
+  }
+  const server = new Server({
+    snapshot,
+    registry,
+    logs,
+    drainTimeS: opts.drainTimeS,
+    drainStrategy: opts.drainStrategy,
+    version: VERSION,
+    commandLineOptions: opts.raw,
+    concurrency: opts.concurrency,
+  });
+  process.on('SIGTERM', () => server.shutdown('SIGTERM'));
+  process.on('SIGINT', () => server.shutdown('SIGINT'));
+  try {
+    await server.start();
+  } catch (e) {
+    logs.get('main').error({ err: (e as Error).message }, 'start-up failed');
+    logs.flush();
+    process.stderr.write(`themis-sidecar: start-up failed: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const code = await server.exited;
+  logs.flush();
+  return code;
+}

@@ -1,0 +1,86 @@
+/**
+ * The cluster manager: the set of clusters of the current snapshot, by name.
+ * Routers look clusters up per request (a map read); applying new cluster
+ * configs builds new Cluster objects and drains replaced ones, so in-flight
+ * requests keep the cluster they started with.
+ */
+import type { ClusterConfig } from '../contracts/snapshot.ts';
+import type { Gauge, Counter, StatsScope } from '../contracts/stats.ts';
+import { Cluster, type ClusterLog } from './cluster.ts';
+
+/** All clusters by name. */
+export class ClusterManager {
+  private clusters = new Map<string, Cluster>();
+  private readonly stats: StatsScope;
+  private readonly log: ClusterLog;
+  private readonly activeClusters: Gauge;
+  private readonly warmingClusters: Gauge;
+  private readonly clusterAdded: Counter;
+  private readonly clusterModified: Counter;
+  private readonly clusterRemoved: Counter;
+
+  constructor(stats: StatsScope, log: ClusterLog) {
+    this.stats = stats;
+    this.log = log;
+    const cm = stats.scope('cluster_manager');
+    this.activeClusters = cm.gauge('active_clusters');
+    this.warmingClusters = cm.gauge('warming_clusters');
+    this.clusterAdded = cm.counter('cluster_added');
+    this.clusterModified = cm.counter('cluster_modified');
+    this.clusterRemoved = cm.counter('cluster_removed');
+  }
+
+  /** The cluster of that name in the current snapshot. */
+  get(name: string): Cluster | undefined {
+    return this.clusters.get(name);
+  }
+
+  /** Every active cluster. */
+  all(): Cluster[] {
+    return [...this.clusters.values()];
+  }
+
+  /**
+   * Replaces the cluster set: new and changed clusters are built and warmed
+   * (DNS, first health-check round) before they become active; removed and
+   * replaced clusters drain.
+   */
+  async apply(configs: readonly ClusterConfig[]): Promise<void> {
+    const next = new Map<string, Cluster>();
+    const warming: Cluster[] = [];
+    for (const cfg of configs) {
+      const cur = this.clusters.get(cfg.name);
+      if (cur && JSON.stringify(cur.config.raw) === JSON.stringify(cfg.raw)) {
+        next.set(cfg.name, cur);
+        continue;
+      }
+      const c = new Cluster(cfg, this.stats, this.log);
+      warming.push(c);
+      next.set(cfg.name, c);
+      if (cur) this.clusterModified.inc();
+      else this.clusterAdded.inc();
+    }
+    this.warmingClusters.set(warming.length);
+    await Promise.all(warming.map((c) => c.initialize()));
+    this.warmingClusters.set(0);
+    const old = this.clusters;
+    this.clusters = next;
+    this.activeClusters.set(next.size);
+    for (const [name, c] of old) {
+      if (next.get(name) !== c) {
+        if (!next.has(name)) this.clusterRemoved.inc();
+        void c.drain();
+      }
+    }
+  }
+
+  /** Drains every cluster (shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled(this.all().map((c) => c.drain()));
+  }
+
+  /** Closes every cluster now. */
+  destroy(): void {
+    for (const c of this.clusters.values()) c.destroy();
+  }
+}

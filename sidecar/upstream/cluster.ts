@@ -1,0 +1,180 @@
+/**
+ * One upstream cluster at run time: its hosts (static, or resolved by DNS
+ * for STRICT_DNS/LOGICAL_DNS and refreshed at dns_refresh_rate), the load
+ * balancer over them, active health checking, and one connection pool per
+ * host. Built from a frozen ClusterConfig; a config change builds a new
+ * Cluster and drains the old one.
+ */
+import { lookup } from 'node:dns/promises';
+import type { LbContext, LoadBalancer } from '../contracts/load-balancer.ts';
+import type { ClusterConfig, SocketAddress } from '../contracts/snapshot.ts';
+import type { StatsScope } from '../contracts/stats.ts';
+import { ClusterStats } from './cluster-stats.ts';
+import { HealthChecker } from './health-checker.ts';
+import { UpstreamHost } from './host.ts';
+import { loadBalancerFactory } from './lb-factory.ts';
+import { Http1Pool } from './pool-http1.ts';
+import { Http2Pool } from './pool-http2.ts';
+import type { ConnectionPool } from './upstream-request.ts';
+
+/** Logger the cluster reports DNS and health changes to. */
+export interface ClusterLog {
+  info(fields: object, msg: string): void;
+  warn(fields: object, msg: string): void;
+}
+
+/** A cluster at run time. */
+export class Cluster {
+  readonly config: ClusterConfig;
+  readonly stats: ClusterStats;
+  private hostList: UpstreamHost[] = [];
+  private lb: LoadBalancer;
+  private readonly pools = new Map<string, ConnectionPool>();
+  private healthCheckers: HealthChecker[] = [];
+  private dnsTimer: NodeJS.Timeout | undefined;
+  private readonly log: ClusterLog;
+  private destroyed = false;
+  /** When the cluster was added (for /config_dump last_updated). */
+  readonly addedAt = new Date();
+
+  constructor(config: ClusterConfig, stats: StatsScope, log: ClusterLog) {
+    this.config = config;
+    this.stats = new ClusterStats(stats.scope(`cluster.${config.name}`));
+    this.log = log;
+    if (config.type === 'STATIC') this.setHosts(config.endpoints.map((e) => new UpstreamHost(e.address, e.weight, undefined, !e.healthy)));
+    this.lb = this.buildLb();
+  }
+
+  /** Hosts currently in the cluster. */
+  get hosts(): readonly UpstreamHost[] {
+    return this.hostList;
+  }
+
+  /** Resolves DNS and runs the first health-check round (Envoy's cluster warming). */
+  async initialize(): Promise<void> {
+    if (this.config.type !== 'STATIC') {
+      await this.resolve();
+      this.scheduleDns();
+    }
+    await this.startHealthChecks();
+  }
+
+  /** Picks a host, or undefined when there is none (UH). */
+  chooseHost(ctx: LbContext): UpstreamHost | undefined {
+    return this.lb.chooseHost(ctx) as UpstreamHost | undefined;
+  }
+
+  /** The connection pool of a host (created on first use). */
+  pool(host: UpstreamHost): ConnectionPool {
+    let p = this.pools.get(host.key);
+    if (!p) {
+      const stats = { cxTotal: this.stats.cxTotal, cxActive: this.stats.cxActive, cxConnectFail: this.stats.cxConnectFail };
+      const c = this.config;
+      p = c.protocol === 'http2'
+        ? new Http2Pool(host.socket, { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, stats })
+        : new Http1Pool(host.socket, { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, maxRequestsPerConnection: c.maxRequestsPerConnection, stats });
+      this.pools.set(host.key, p);
+    }
+    return p;
+  }
+
+  /** Stops timers and lets pools finish in-flight requests, then closes them. */
+  async drain(): Promise<void> {
+    this.stopBackground();
+    await Promise.allSettled([...this.pools.values()].map((p) => p.drain()));
+  }
+
+  /** Closes everything now. */
+  destroy(): void {
+    this.stopBackground();
+    for (const p of this.pools.values()) p.destroy();
+  }
+
+  private stopBackground(): void {
+    this.destroyed = true;
+    if (this.dnsTimer) clearTimeout(this.dnsTimer);
+    for (const h of this.healthCheckers) h.stop();
+  }
+
+  private buildLb(): LoadBalancer {
+    return loadBalancerFactory(this.config.lbPolicy, this.config.lbOptions)(this.hostList, Math.random);
+  }
+
+  private setHosts(hosts: UpstreamHost[]): void {
+    this.hostList = hosts;
+    this.stats.membershipTotal.set(hosts.length);
+    this.updateHealthyGauge();
+  }
+
+  private updateHealthyGauge(): void {
+    let n = 0;
+    for (const h of this.hostList) if (h.healthy) n++;
+    this.stats.membershipHealthy.set(n);
+  }
+
+  private async startHealthChecks(): Promise<void> {
+    if (this.config.healthChecks.length === 0) return;
+    for (const h of this.hostList) h.failedActiveHealthCheck = true;
+    this.updateHealthyGauge();
+    this.healthCheckers = this.config.healthChecks.map((hc) => new HealthChecker({
+      config: hc,
+      clusterName: this.config.name,
+      hosts: this.hostList,
+      stats: this.stats.scope,
+      onHostChange: (host) => {
+        this.updateHealthyGauge();
+        this.log.info({ cluster: this.config.name, host: host.key, healthy: host.healthy }, 'health check status changed');
+      },
+    }));
+    await Promise.all(this.healthCheckers.map((h) => h.start()));
+  }
+
+  private scheduleDns(): void {
+    if (this.destroyed) return;
+    this.dnsTimer = setTimeout(() => {
+      this.resolve().then(() => this.restartHealthChecksIfChanged()).finally(() => this.scheduleDns());
+    }, this.config.dnsRefreshRateMs);
+    this.dnsTimer.unref();
+  }
+
+  private changed = false;
+
+  private async restartHealthChecksIfChanged(): Promise<void> {
+    if (!this.changed || this.destroyed) return;
+    this.changed = false;
+    for (const h of this.healthCheckers) h.stop();
+    await this.startHealthChecks();
+  }
+
+  /** One DNS round: every endpoint name resolved; hosts kept where unchanged. */
+  private async resolve(): Promise<void> {
+    const next: UpstreamHost[] = [];
+    const old = new Map(this.hostList.map((h) => [h.key, h]));
+    for (const ep of this.config.endpoints) {
+      const a = ep.address;
+      if (a.kind === 'pipe') {
+        next.push(old.get(`unix://${a.path}`) ?? new UpstreamHost(a, ep.weight, undefined, !ep.healthy));
+        continue;
+      }
+      try {
+        const family = this.config.dnsFamily;
+        const results = await lookup(a.host, { all: true, ...(family ? { family } : {}) });
+        const chosen = this.config.type === 'LOGICAL_DNS' ? results.slice(0, 1) : results;
+        for (const r of chosen) {
+          const sock: SocketAddress = { kind: 'tcp', host: r.address, port: a.port };
+          const key = r.address.includes(':') ? `[${r.address}]:${a.port}` : `${r.address}:${a.port}`;
+          if (!next.some((h) => h.key === key)) next.push(old.get(key) ?? new UpstreamHost(sock, ep.weight, a.host, !ep.healthy));
+        }
+      } catch (e) {
+        this.log.warn({ cluster: this.config.name, host: a.host, err: (e as Error).message }, 'DNS resolution failed; keeping previous hosts');
+        for (const h of this.hostList) if (h.hostname === a.host && !next.includes(h)) next.push(h);
+      }
+    }
+    const same = next.length === this.hostList.length && next.every((h, i) => h === this.hostList[i]);
+    if (same) return;
+    this.changed = true;
+    for (const [key, pool] of this.pools) if (!next.some((h) => h.key === key)) { void pool.drain(); this.pools.delete(key); }
+    this.setHosts(next);
+    this.lb = this.buildLb();
+  }
+}

@@ -1,0 +1,37 @@
+/**
+ * The contract between the health-check scheduler (health-checker.ts) and one
+ * kind of check (health-check-http.ts, health-check-tcp.ts): a probe is one
+ * attempt against one host, started by a function that reports its result
+ * once through a callback. The failure types are Envoy's
+ * `envoy.data.core.v3.HealthCheckFailureType`.
+ */
+
+import type { UpstreamHost } from './host.ts';
+
+/**
+ * Why a check failed, in Envoy's words. `ACTIVE`: the host answered, wrongly
+ * (an HTTP status outside expected_statuses) and fails at once; `NETWORK` and
+ * `NETWORK_TIMEOUT` (set by the scheduler, never by a probe) count toward
+ * unhealthy_threshold.
+ */
+export type HealthCheckFailureType = 'ACTIVE' | 'NETWORK' | 'NETWORK_TIMEOUT';
+
+/** The outcome of one attempt. */
+export type HealthCheckResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly type: HealthCheckFailureType; readonly reason: string };
+
+/** Receives the outcome of one attempt, at most once and never synchronously from the start call. */
+export type HealthCheckDone = (result: HealthCheckResult) => void;
+
+/**
+ * One attempt in flight (or just finished and closing its socket).
+ * `cancel()` is idempotent, may be called at any time, destroys every socket
+ * the attempt holds, and guarantees that `done` is not called afterwards.
+ */
+export interface HealthCheckProbe {
+  cancel(): void;
+}
+
+/** Starts one attempt against `host`; never throws (a failure to start is reported through `done`). */
+export type HealthCheckStart = (host: UpstreamHost, done: HealthCheckDone) => HealthCheckProbe;

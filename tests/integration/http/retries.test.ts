@@ -1,0 +1,158 @@
+/**
+ * Retries, timeouts and upstream failures on real sockets, over HTTP/1.1
+ * and h2c: retry_on 5xx / retriable-status-codes / connect-failure, the
+ * x-envoy-* request overrides, URX when retries run out, route timeouts
+ * (UT 504), per_try_timeout, and connection failures (UF 503).
+ */
+import net from 'node:net';
+import { PROTOCOLS, send } from '../../support/client.ts';
+import { bootstrap, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
+import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
+
+let up: TestUpstream, sc: TestSidecar, deadPort: number;
+
+async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+beforeAll(async () => {
+  up = await startHttpUpstream('up');
+  deadPort = await freePort();
+  sc = await startSidecar(bootstrap({
+    routes: `
+virtual_hosts:
+- name: all
+  domains: ["*"]
+  routes:
+  - match: { prefix: "/retry5xx" }
+    route: { cluster: up, retry_policy: { retry_on: "5xx", num_retries: 2, retry_back_off: { base_interval: 0.005s } } }
+  - match: { prefix: "/codes" }
+    route: { cluster: up, retry_policy: { retry_on: "retriable-status-codes", retriable_status_codes: [418], num_retries: 1, retry_back_off: { base_interval: 0.005s } } }
+  - match: { prefix: "/noretry" }
+    route: { cluster: up }
+  - match: { prefix: "/slow" }
+    route: { cluster: up, timeout: 0.3s }
+  - match: { prefix: "/pertry" }
+    route: { cluster: up, timeout: 2s, retry_policy: { retry_on: "5xx", num_retries: 1, per_try_timeout: 0.2s, retry_back_off: { base_interval: 0.005s } } }
+  - match: { prefix: "/mixed" }
+    route: { cluster: mixed, retry_policy: { retry_on: "connect-failure", num_retries: 3, retry_back_off: { base_interval: 0.005s } } }
+  - match: { prefix: "/deadretry" }
+    route: { cluster: dead, retry_policy: { retry_on: "connect-failure", num_retries: 2, retry_back_off: { base_interval: 0.005s } } }
+  - match: { prefix: "/dead" }
+    route: { cluster: dead }
+`,
+    clusters: [staticCluster('up', [up.port]), staticCluster('mixed', [deadPort, up.port]), staticCluster('dead', [deadPort])].join('\n'),
+  }));
+}, 20000);
+
+afterAll(async () => {
+  await sc.stop();
+  await up.close();
+});
+
+
+describe.each(PROTOCOLS)('retries over %s', (proto) => {
+  const port = (): number => sc.port();
+
+  test('5xx is retried and the retry succeeds', async () => {
+    const before = sc.stat('cluster.up.upstream_rq_retry');
+    up.failNext = 2;
+    up.failStatus = 503;
+    const r = await send(proto, port(), { path: '/retry5xx' });
+    expect(r.status).toBe(200);
+    expect(sc.stat('cluster.up.upstream_rq_retry')).toBe(before + 2);
+    const last = up.seen[up.seen.length - 1]!;
+    expect(last.headers['x-envoy-attempt-count']).toBe('3');
+  });
+
+  test('retries run out: the last upstream response is returned', async () => {
+    up.failNext = 5;
+    up.failStatus = 502;
+    const r = await send(proto, port(), { path: '/retry5xx' });
+    expect(r.status).toBe(502);
+    up.failNext = 0;
+  });
+
+  test('x-envoy-max-retries overrides num_retries', async () => {
+    up.failNext = 1;
+    up.failStatus = 503;
+    const r = await send(proto, port(), { path: '/retry5xx', headers: { 'x-envoy-max-retries': '0' } });
+    expect(r.status).toBe(503);
+    up.failNext = 0;
+  });
+
+  test('x-envoy-retry-on adds retry conditions to a route without a policy', async () => {
+    up.failNext = 1;
+    up.failStatus = 500;
+    const r = await send(proto, port(), { path: '/noretry', headers: { 'x-envoy-retry-on': '5xx' } });
+    expect(r.status).toBe(200);
+    const last = up.seen[up.seen.length - 1]!;
+    expect(last.headers['x-envoy-retry-on']).toBeUndefined();
+  });
+
+  test('retriable-status-codes', async () => {
+    up.failNext = 1;
+    up.failStatus = 418;
+    expect((await send(proto, port(), { path: '/codes' })).status).toBe(200);
+    up.failNext = 1;
+    up.failStatus = 500;
+    expect((await send(proto, port(), { path: '/codes' })).status).toBe(500);
+    up.failNext = 0;
+  });
+
+  test('POST bodies are replayed on retry', async () => {
+    up.failNext = 1;
+    up.failStatus = 503;
+    const r = await send(proto, port(), { method: 'POST', path: '/retry5xx', body: 'payload-123', headers: { 'content-length': '11' } });
+    expect(r.status).toBe(200);
+    expect(r.json()['bodyBytes']).toBe(11);
+  });
+
+  test('route timeout: 504 UT with Envoy body', async () => {
+    const before = sc.stat('cluster.up.upstream_rq_timeout');
+    const r = await send(proto, port(), { path: '/slow', headers: { 'x-test-delay-ms': '2000' } });
+    expect(r.status).toBe(504);
+    expect(r.text()).toBe('upstream request timeout');
+    expect(sc.stat('cluster.up.upstream_rq_timeout')).toBe(before + 1);
+  });
+
+  test('x-envoy-upstream-rq-timeout-ms overrides the route timeout', async () => {
+    const r = await send(proto, port(), { path: '/noretry', headers: { 'x-test-delay-ms': '500', 'x-envoy-upstream-rq-timeout-ms': '100' } });
+    expect(r.status).toBe(504);
+  });
+
+  test('per_try_timeout retries a slow attempt', async () => {
+    const before = sc.stat('cluster.up.upstream_rq_per_try_timeout');
+    const r = await send(proto, port(), { path: '/pertry', headers: { 'x-test-delay-ms': '400' } });
+    // Every attempt is slow: two per-try timeouts, then 504.
+    expect(r.status).toBe(504);
+    expect(sc.stat('cluster.up.upstream_rq_per_try_timeout')).toBe(before + 2);
+  });
+
+  test('connect failure is retried on another host', async () => {
+    for (let i = 0; i < 4; i++) expect((await send(proto, port(), { path: '/mixed' })).status).toBe(200);
+  });
+
+  test('connect failure without retry: 503 UF with Envoy body', async () => {
+    const r = await send(proto, port(), { path: '/dead' });
+    expect(r.status).toBe(503);
+    expect(r.text()).toMatch(/^upstream connect error or disconnect\/reset before headers\. reset reason: connection failure/);
+    expect(sc.stat('cluster.dead.upstream_cx_connect_fail')).toBeGreaterThan(0);
+  });
+
+  test('connect failure with retries exhausted (URX)', async () => {
+    const r = await send(proto, port(), { path: '/deadretry' });
+    expect(r.status).toBe(503);
+    expect(r.text()).toMatch(/retried and the latest reset reason: connection failure/);
+  });
+
+  test('upstream reset before headers: 503', async () => {
+    const r = await send(proto, port(), { path: '/noretry', headers: { 'x-test-reset': 'headers' } });
+    expect(r.status).toBe(503);
+    expect(r.text()).toMatch(/reset reason: connection termination/);
+  });
+});

@@ -1,0 +1,31 @@
+/**
+ * The Envoy v3 API type registry: every message of the protos shipped in
+ * @grpc/grpc-js-xds (deps/), built into a descriptor set by
+ * scripts/gen-protos.mjs. Loaded once, at start-up.
+ */
+import { readFileSync } from 'node:fs';
+import { createFileRegistry, fromBinary, type DescMessage, type FileRegistry } from '@bufbuild/protobuf';
+import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
+import { fromRepo } from '../../sidecar/paths.ts';
+
+let registry: FileRegistry | undefined;
+
+/** The registry of Envoy API types (loaded on first use). */
+export function envoyRegistry(): FileRegistry {
+  if (!registry) {
+    const bytes = readFileSync(fromRepo('xds/proto/generated/envoy-api.binpb'));
+    registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, bytes));
+  }
+  return registry;
+}
+
+/** The message descriptor of a fully-qualified type name, or undefined. */
+export function messageType(typeName: string): DescMessage | undefined {
+  return envoyRegistry().getMessage(typeName);
+}
+
+/** `type.googleapis.com/a.b.C` -> `a.b.C`. */
+export function typeNameOfUrl(typeUrl: string): string {
+  const slash = typeUrl.lastIndexOf('/');
+  return slash >= 0 ? typeUrl.slice(slash + 1) : typeUrl;
+}

@@ -1,0 +1,182 @@
+/**
+ * envoy.config.bootstrap.v3.Bootstrap (canonical JSON) -> the first config
+ * snapshot: node, admin, static listeners and clusters, runtime, stats tags.
+ * Every unsupported feature that would change behaviour is an error with its
+ * field path; features that are safe to skip are warnings. All errors are
+ * collected, so one run reports everything wrong with a file.
+ */
+import { ConfigError, ConfigErrors } from '../../sidecar/contracts/errors.ts';
+import type { ExtensionRegistry, ParseContext } from '../../sidecar/contracts/extension.ts';
+import type { ClusterConfig, ListenerConfig, NodeConfig, SocketAddress } from '../../sidecar/contracts/snapshot.ts';
+import { parseAddress } from './address.ts';
+import { parseCluster } from './cluster.ts';
+import { parseListener } from './listener.ts';
+import { list, msg, str, type Json } from './proto-values.ts';
+
+/** A `stats_config.stats_tags` entry. */
+export interface StatsTagConfig {
+  readonly tagName: string;
+  readonly regex?: string;
+  readonly fixedValue?: string;
+}
+
+/** The first snapshot, built from the bootstrap. */
+export interface BootstrapSnapshot {
+  readonly bootstrap: Json;
+  readonly node: NodeConfig;
+  readonly admin?: SocketAddress;
+  readonly listeners: readonly ListenerConfig[];
+  readonly clusters: readonly ClusterConfig[];
+  readonly runtime: Readonly<Record<string, unknown>>;
+  readonly statsTags: readonly StatsTagConfig[];
+  readonly useAllDefaultTags: boolean;
+  readonly warnings: readonly ConfigError[];
+}
+
+/** Overrides from the command line (--service-node etc.). */
+export interface NodeOverrides {
+  readonly serviceNode?: string;
+  readonly serviceCluster?: string;
+  readonly serviceZone?: string;
+}
+
+/** Top-level Bootstrap fields that are accepted, with what they mean here. */
+const WARN_FIELDS: Record<string, string> = {
+  stats_sinks: 'stats sinks are not implemented; stats are served by the admin API only',
+  stats_flush_interval: 'no stats sinks, nothing to flush',
+  tracing: 'tracing is not implemented yet',
+  overload_manager: 'the overload manager is not implemented yet; no load shedding',
+  watchdog: 'watchdogs are not implemented',
+  watchdogs: 'watchdogs are not implemented',
+  hds_config: 'health discovery service is not implemented',
+  flags_path: 'flags files are not read',
+  cluster_manager: 'cluster manager options are not applied',
+  enable_dispatcher_stats: 'dispatcher stats are not kept',
+  header_prefix: 'the x-envoy header prefix cannot be changed',
+  stats_server_version_override: 'not applied',
+  use_tcp_for_dns_lookups: 'the system resolver is used',
+  dns_resolution_config: 'the system resolver is used',
+  typed_dns_resolver_config: 'the system resolver is used',
+  application_log_config: 'application logs are JSON lines (pino); --log-format is honoured',
+  stats_flush_on_admin: 'no stats sinks, nothing to flush',
+  default_regex_engine: 'regexes are compiled as JavaScript RegExp with RE2 syntax conversion',
+  perf_tracing_file_path: 'not applied',
+  memory_allocator_manager: 'not applied',
+  default_socket_interface: 'not applied',
+  inline_headers: 'not applied',
+  certificate_provider_instances: 'not applied (TLS comes with the TLS issue)',
+  xds_delegate_extension: 'not applied',
+  xds_config_tracker_extension: 'not applied',
+  listener_manager: 'not applied',
+  grpc_async_client_manager_config: 'not applied',
+  node_context_params: 'not applied',
+  fatal_actions: 'not applied',
+};
+
+/** Builds the snapshot; throws ConfigErrors with every reason. */
+export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrides: NodeOverrides = {}): BootstrapSnapshot {
+  const errors: ConfigError[] = [];
+  const warnings: ConfigError[] = [];
+  const ctx = (path: string): ParseContext => ({ path, warn: (e) => warnings.push(e) });
+  const attempt = <T>(fn: () => T): T | undefined => {
+    try {
+      return fn();
+    } catch (e) {
+      if (e instanceof ConfigError) errors.push(e);
+      else if (e instanceof ConfigErrors) errors.push(...e.errors);
+      else throw e;
+      return undefined;
+    }
+  };
+
+  for (const [k, why] of Object.entries(WARN_FIELDS)) if (b[k] !== undefined) warnings.push(new ConfigError(k, why));
+  const dyn = msg(b['dynamic_resources']);
+  if (dyn && Object.keys(dyn).length) {
+    errors.push(new ConfigError('dynamic_resources', 'xDS (lds_config/cds_config/ads_config) is not implemented yet; only static_resources are served'));
+  }
+  for (const k of ['bootstrap_extensions', 'config_sources']) {
+    list(b[k]).forEach((e, i) => {
+      const tc = msg(e['typed_config']);
+      const t = str(tc?.['type_url']) || str(tc?.['@type']) || str(e['name']);
+      errors.push(new ConfigError(`${k}[${i}]`, `unsupported extension '${t}' (${str(e['name'])})`));
+    });
+  }
+
+  const nodeJson = msg(b['node']) ?? {};
+  const node: NodeConfig = Object.freeze({
+    id: overrides.serviceNode ?? str(nodeJson['id']),
+    cluster: overrides.serviceCluster ?? str(nodeJson['cluster']),
+    zone: overrides.serviceZone ?? str(msg(nodeJson['locality'])?.['zone']),
+    metadata: Object.freeze(msg(nodeJson['metadata']) ?? {}),
+  });
+
+  const adminJson = msg(b['admin']);
+  let admin: SocketAddress | undefined;
+  if (adminJson && adminJson['address'] !== undefined) {
+    admin = attempt(() => parseAddress(msg(adminJson['address']), 'admin.address'));
+    if (adminJson['access_log'] !== undefined || adminJson['access_log_path'] !== undefined) warnings.push(new ConfigError('admin.access_log', 'admin access logs are not written'));
+  }
+
+  const sr = msg(b['static_resources']) ?? {};
+  if (list(sr['secrets']).length) errors.push(new ConfigError('static_resources.secrets', 'secrets need TLS, which is not supported yet'));
+  const clusters: ClusterConfig[] = [];
+  const clusterNames = new Set<string>();
+  list(sr['clusters']).forEach((c, i) => {
+    const cfg = attempt(() => parseCluster(c, `static_resources.clusters[${i}]`, (w) => warnings.push(w)));
+    if (!cfg) return;
+    if (clusterNames.has(cfg.name)) errors.push(new ConfigError(`static_resources.clusters[${i}].name`, `duplicate cluster name '${cfg.name}'`));
+    clusterNames.add(cfg.name);
+    clusters.push(cfg);
+  });
+  const listeners: ListenerConfig[] = [];
+  const listenerNames = new Set<string>();
+  list(sr['listeners']).forEach((l, i) => {
+    const path = `static_resources.listeners[${i}]`;
+    const cfg = attempt(() => parseListener(l, path, registry, ctx(path)));
+    if (!cfg) return;
+    if (listenerNames.has(cfg.name)) errors.push(new ConfigError(`${path}.name`, `duplicate listener name '${cfg.name}'`));
+    listenerNames.add(cfg.name);
+    listeners.push(cfg);
+    // validate_clusters: static route configurations may only name known clusters.
+    cfg.filterChains.forEach((fc, j) => fc.filters.forEach((f, k) => {
+      const rc = (f.config as { routeConfig?: { referencedClusters: readonly string[] } }).routeConfig;
+      for (const name of rc?.referencedClusters ?? []) {
+        if (!clusterNames.has(name) && list(sr['clusters']).some((c) => str(c['name']) === name) === false) {
+          errors.push(new ConfigError(`${path}.filter_chains[${j}].filters[${k}]`, `route references unknown cluster '${name}'`));
+        }
+      }
+    }));
+  });
+
+  const runtime: Record<string, unknown> = {};
+  const lr = msg(b['layered_runtime']);
+  for (const layer of list(lr?.['layers'])) {
+    const sl = msg(layer['static_layer']);
+    if (sl) Object.assign(runtime, sl);
+    else if (layer['disk_layer'] !== undefined) warnings.push(new ConfigError('layered_runtime', `disk runtime layer '${str(layer['name'])}' is not read`));
+    else if (layer['rtds_layer'] !== undefined) warnings.push(new ConfigError('layered_runtime', `RTDS layer '${str(layer['name'])}' needs xDS, not implemented yet`));
+  }
+  if (b['runtime'] !== undefined) Object.assign(runtime, msg(b['runtime']) ?? {});
+
+  const sc = msg(b['stats_config']) ?? {};
+  const statsTags = list(sc['stats_tags']).map((t) => Object.freeze({
+    tagName: str(t['tag_name']),
+    regex: typeof t['regex'] === 'string' ? t['regex'] : undefined,
+    fixedValue: typeof t['fixed_value'] === 'string' ? t['fixed_value'] : undefined,
+  }));
+  if (sc['stats_matcher'] !== undefined) warnings.push(new ConfigError('stats_config.stats_matcher', 'stats are not filtered by stats_matcher'));
+  if (sc['histogram_bucket_settings'] !== undefined) warnings.push(new ConfigError('stats_config.histogram_bucket_settings', 'default buckets are used'));
+
+  if (errors.length) throw new ConfigErrors(errors);
+  return Object.freeze({
+    bootstrap: b,
+    node,
+    admin,
+    listeners: Object.freeze(listeners),
+    clusters: Object.freeze(clusters),
+    runtime: Object.freeze(runtime),
+    statsTags: Object.freeze(statsTags),
+    useAllDefaultTags: sc['use_all_default_tags'] !== false,
+    warnings: Object.freeze(warnings),
+  });
+}

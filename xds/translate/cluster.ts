@@ -1,0 +1,177 @@
+/**
+ * envoy.config.cluster.v3.Cluster (canonical JSON) -> ClusterConfig.
+ * Unsupported fields that would change behaviour are refused with their path
+ * rather than silently ignored; harmless ones are warned about.
+ */
+import { ConfigError } from '../../sidecar/contracts/errors.ts';
+import type { ClusterConfig, EndpointConfig, HealthCheckConfig, LbPolicyName } from '../../sidecar/contracts/snapshot.ts';
+import { parseAddress } from './address.ts';
+import { durationMs, int, list, msg, str, type Json } from './proto-values.ts';
+
+const H1 = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** Parses one Cluster; `warn` receives accepted-but-not-enforced notes. */
+export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => void): ClusterConfig {
+  const name = str(c['name']);
+  if (!name) throw new ConfigError(`${path}.name`, 'cluster name is required');
+  const type = (c['type'] as string | undefined) ?? (c['cluster_type'] !== undefined ? 'CUSTOM' : 'STATIC');
+  if (type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS') {
+    throw new ConfigError(`${path}.type`, `cluster type ${type} is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS are; EDS and ORIGINAL_DST come with xDS)`);
+  }
+  const lbPolicy = ((c['lb_policy'] as string | undefined) ?? 'ROUND_ROBIN') as LbPolicyName;
+  if (!['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'].includes(lbPolicy)) {
+    throw new ConfigError(`${path}.lb_policy`, `lb_policy ${lbPolicy} is not supported`);
+  }
+  const lbOptions: Record<string, number> = {};
+  const lr = msg(c['least_request_lb_config']);
+  if (lr) {
+    lbOptions['choiceCount'] = int(lr['choice_count'], 2);
+    const bias = msg(lr['active_request_bias']);
+    if (bias) lbOptions['activeRequestBias'] = Number(bias['default_value'] ?? 1);
+  }
+  const rh = msg(c['ring_hash_lb_config']);
+  if (rh) {
+    if (rh['hash_function'] !== undefined && rh['hash_function'] !== 'XX_HASH') throw new ConfigError(`${path}.ring_hash_lb_config.hash_function`, 'only XX_HASH is supported');
+    lbOptions['minimumRingSize'] = int(rh['minimum_ring_size'], 1024);
+    lbOptions['maximumRingSize'] = int(rh['maximum_ring_size'], 8 * 1024 * 1024);
+  }
+  const mg = msg(c['maglev_lb_config']);
+  if (mg) lbOptions['tableSize'] = int(mg['table_size'], 65537);
+  if (c['load_balancing_policy'] !== undefined) throw new ConfigError(`${path}.load_balancing_policy`, 'load_balancing_policy extensions are not supported; use lb_policy');
+  if (c['transport_socket'] !== undefined || c['transport_socket_matches'] !== undefined) {
+    const ts = msg(c['transport_socket']);
+    const tname = str(ts?.['name']);
+    if (!(ts && (tname === 'envoy.transport_sockets.raw_buffer' || str(msg(ts['typed_config'])?.['@type']).endsWith('raw_buffer.v3.RawBuffer')))) {
+      throw new ConfigError(`${path}.transport_socket`, 'upstream TLS is not supported yet (the TLS issue adds envoy.transport_sockets.tls)');
+    }
+  }
+
+  const connectTimeoutMs = durationMs(c['connect_timeout'], `${path}.connect_timeout`) ?? 5000;
+  const endpoints: EndpointConfig[] = [];
+  const la = msg(c['load_assignment']);
+  if (la) {
+    list(la['endpoints']).forEach((lle, i) => {
+      const priority = int(lle['priority'], 0);
+      list(lle['lb_endpoints']).forEach((le, j) => {
+        const p = `${path}.load_assignment.endpoints[${i}].lb_endpoints[${j}]`;
+        const ep = msg(le['endpoint']);
+        if (!ep) throw new ConfigError(`${p}.endpoint`, 'endpoint is required');
+        const address = parseAddress(msg(ep['address']), `${p}.endpoint.address`, { allowNamedHost: type !== 'STATIC' });
+        const hs = str(le['health_status']) || 'UNKNOWN';
+        endpoints.push(Object.freeze({ address, weight: int(le['load_balancing_weight'], 1), healthy: hs === 'UNKNOWN' || hs === 'HEALTHY' || hs === 'DEGRADED', priority }));
+      });
+    });
+  } else if (Array.isArray(c['hosts'])) {
+    throw new ConfigError(`${path}.hosts`, 'the deprecated hosts field is not supported; use load_assignment');
+  }
+  if (type === 'LOGICAL_DNS' && endpoints.length !== 1) throw new ConfigError(`${path}.load_assignment`, 'LOGICAL_DNS clusters must have exactly one endpoint');
+  if (endpoints.some((e) => e.priority !== 0)) warn(new ConfigError(`${path}.load_assignment`, 'endpoint priorities other than 0 are treated as priority 0 (priority failover is not implemented yet)'));
+
+  let protocol: ClusterConfig['protocol'] = 'http1';
+  let idleTimeoutMs = 3600_000;
+  let maxRequestsPerConnection = 0;
+  if (c['http2_protocol_options'] !== undefined) protocol = 'http2';
+  const tepo = msg(c['typed_extension_protocol_options']);
+  if (tepo) {
+    for (const [key, v] of Object.entries(tepo)) {
+      const p = `${path}.typed_extension_protocol_options["${key}"]`;
+      const o = msg(v)!;
+      if (!str(o['@type']).endsWith(H1)) throw new ConfigError(p, `unsupported protocol options type ${str(o['@type'])}`);
+      const explicit = msg(o['explicit_http_config']);
+      if (explicit) {
+        if (explicit['http2_protocol_options'] !== undefined) protocol = 'http2';
+        else if (explicit['http3_protocol_options'] !== undefined) throw new ConfigError(`${p}.explicit_http_config.http3_protocol_options`, 'HTTP/3 upstreams are not supported yet');
+        else protocol = 'http1';
+      } else if (o['use_downstream_protocol_config'] !== undefined) {
+        throw new ConfigError(`${p}.use_downstream_protocol_config`, 'use_downstream_protocol_config is not supported yet; set explicit_http_config');
+      } else if (o['auto_config'] !== undefined) {
+        throw new ConfigError(`${p}.auto_config`, 'auto_config (ALPN) needs upstream TLS, which is not supported yet');
+      }
+      const common = msg(o['common_http_protocol_options']);
+      if (common) {
+        idleTimeoutMs = durationMs(common['idle_timeout'], `${p}.common_http_protocol_options.idle_timeout`) ?? idleTimeoutMs;
+        maxRequestsPerConnection = int(common['max_requests_per_connection'], 0);
+      }
+    }
+  }
+  const legacyCommon = msg(c['common_http_protocol_options']);
+  if (legacyCommon) idleTimeoutMs = durationMs(legacyCommon['idle_timeout'], `${path}.common_http_protocol_options.idle_timeout`) ?? idleTimeoutMs;
+
+  const healthChecks = list(c['health_checks']).map((h, i) => parseHealthCheck(h, `${path}.health_checks[${i}]`));
+  if (c['circuit_breakers'] !== undefined) warn(new ConfigError(`${path}.circuit_breakers`, 'circuit breakers are not enforced yet (the circuit-breaking issue adds them)'));
+  if (c['outlier_detection'] !== undefined) warn(new ConfigError(`${path}.outlier_detection`, 'outlier detection is not enforced yet'));
+
+  const family = str(c['dns_lookup_family']) || 'AUTO';
+  return Object.freeze({
+    name,
+    type,
+    lbPolicy,
+    lbOptions: Object.freeze(lbOptions),
+    connectTimeoutMs,
+    endpoints: Object.freeze(endpoints),
+    dnsRefreshRateMs: durationMs(c['dns_refresh_rate'], `${path}.dns_refresh_rate`) ?? 5000,
+    dnsFamily: family === 'V4_ONLY' ? 4 : family === 'V6_ONLY' ? 6 : 0,
+    protocol,
+    idleTimeoutMs,
+    maxRequestsPerConnection,
+    perConnectionBufferLimitBytes: int(c['per_connection_buffer_limit_bytes'], 1024 * 1024),
+    healthChecks: Object.freeze(healthChecks),
+    raw: Object.freeze(c),
+  });
+}
+
+function hex(v: unknown, p: string): Buffer {
+  const m = msg(v);
+  if (!m) throw new ConfigError(p, 'payload is required');
+  if (typeof m['text'] === 'string') {
+    if (!/^([0-9a-fA-F]{2})*$/.test(m['text'])) throw new ConfigError(`${p}.text`, 'payload text must be hex');
+    return Buffer.from(m['text'], 'hex');
+  }
+  if (typeof m['binary'] === 'string') return Buffer.from(m['binary'], 'base64');
+  throw new ConfigError(p, 'payload needs text or binary');
+}
+
+function parseHealthCheck(h: Json, p: string): HealthCheckConfig {
+  const timeoutMs = durationMs(h['timeout'], `${p}.timeout`);
+  const intervalMs = durationMs(h['interval'], `${p}.interval`);
+  if (timeoutMs === undefined || timeoutMs <= 0) throw new ConfigError(`${p}.timeout`, 'timeout is required and must be > 0');
+  if (intervalMs === undefined || intervalMs <= 0) throw new ConfigError(`${p}.interval`, 'interval is required and must be > 0');
+  if (h['unhealthy_threshold'] === undefined) throw new ConfigError(`${p}.unhealthy_threshold`, 'unhealthy_threshold is required');
+  if (h['healthy_threshold'] === undefined) throw new ConfigError(`${p}.healthy_threshold`, 'healthy_threshold is required');
+  const base = {
+    timeoutMs,
+    intervalMs,
+    intervalJitterMs: durationMs(h['interval_jitter'], `${p}.interval_jitter`) ?? 0,
+    initialJitterMs: durationMs(h['initial_jitter'], `${p}.initial_jitter`) ?? 0,
+    unhealthyThreshold: int(h['unhealthy_threshold'], 1),
+    healthyThreshold: int(h['healthy_threshold'], 1),
+  };
+  const http = msg(h['http_health_check']);
+  if (http) {
+    const path = str(http['path']);
+    if (!path) throw new ConfigError(`${p}.http_health_check.path`, 'path is required');
+    if (http['codec_client_type'] !== undefined && http['codec_client_type'] !== 'HTTP1') throw new ConfigError(`${p}.http_health_check.codec_client_type`, 'only HTTP1 health checks are supported');
+    const ranges = list(http['expected_statuses']).map((r, i) => {
+      const start = int(r['start'], 0), end = int(r['end'], 0);
+      if (start < 100 || end > 600 || start >= end) throw new ConfigError(`${p}.http_health_check.expected_statuses[${i}]`, `invalid range [${start}, ${end})`);
+      return Object.freeze([start, end] as const);
+    });
+    const headers: Record<string, string> = {};
+    for (const o of list(http['request_headers_to_add'])) {
+      const hd = msg(o['header']);
+      if (hd) headers[str(hd['key']).toLowerCase()] = str(hd['value']);
+    }
+    return Object.freeze({ ...base, http: Object.freeze({ host: str(http['host']), path, expectedStatuses: Object.freeze(ranges.length ? ranges : [Object.freeze([200, 201] as const)]), requestHeaders: Object.freeze(headers) }) });
+  }
+  const tcp = msg(h['tcp_health_check']);
+  if (tcp) {
+    return Object.freeze({
+      ...base,
+      tcp: Object.freeze({
+        send: tcp['send'] !== undefined ? hex(tcp['send'], `${p}.tcp_health_check.send`) : undefined,
+        receive: Object.freeze(list(tcp['receive']).map((r, i) => hex(r, `${p}.tcp_health_check.receive[${i}]`))),
+      }),
+    });
+  }
+  throw new ConfigError(p, 'health checker kind not supported (http_health_check and tcp_health_check are)');
+}

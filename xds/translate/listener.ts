@@ -1,0 +1,117 @@
+/**
+ * envoy.config.listener.v3.Listener (canonical JSON) -> ListenerConfig.
+ * Network filters are validated by their registered extension; a filter
+ * chain that needs TLS (transport_socket) or a listener filter we do not
+ * have is refused with a reason, never accepted and ignored.
+ */
+import { isIP } from 'node:net';
+import { ConfigError } from '../../sidecar/contracts/errors.ts';
+import type { ExtensionRegistry, ParseContext } from '../../sidecar/contracts/extension.ts';
+import type { CidrRange, FilterChainConfig, FilterChainMatchConfig, ListenerConfig } from '../../sidecar/contracts/snapshot.ts';
+import { ipBits } from '../../sidecar/contracts/ip-address.ts';
+import { parseAddress } from './address.ts';
+import { int, list, msg, str, type Json } from './proto-values.ts';
+
+/** Parses a CidrRange. */
+export function parseCidr(c: Json, path: string): CidrRange {
+  const addr = str(c['address_prefix']);
+  const family = isIP(addr);
+  if (family === 0) throw new ConfigError(`${path}.address_prefix`, `'${addr}' is not an IP address`);
+  const width = family === 4 ? 32 : 128;
+  const prefixLen = c['prefix_len'] === undefined ? width : int(c['prefix_len'], width);
+  if (prefixLen < 0 || prefixLen > width) throw new ConfigError(`${path}.prefix_len`, `prefix length ${prefixLen} out of range for IPv${family}`);
+  const bits = ipBits(addr);
+  const mask = prefixLen === 0 ? 0n : ((1n << BigInt(prefixLen)) - 1n) << BigInt(width - prefixLen);
+  return Object.freeze({ family: family as 4 | 6, prefixLen, bits: bits & mask, text: `${addr}/${prefixLen}` });
+}
+
+function cidrs(v: unknown, path: string): CidrRange[] {
+  return list(v).map((c, i) => parseCidr(c, `${path}[${i}]`));
+}
+
+function parseMatch(m: Json | undefined, path: string): FilterChainMatchConfig {
+  const x = m ?? {};
+  const tp = str(x['transport_protocol']);
+  if (tp && tp !== 'raw_buffer' && tp !== 'tls') throw new ConfigError(`${path}.transport_protocol`, `unknown transport protocol '${tp}'`);
+  return Object.freeze({
+    destinationPort: x['destination_port'] !== undefined ? int(x['destination_port'], 0) : undefined,
+    prefixRanges: Object.freeze(cidrs(x['prefix_ranges'], `${path}.prefix_ranges`)),
+    serverNames: Object.freeze((Array.isArray(x['server_names']) ? (x['server_names'] as string[]) : []).map((s) => s.toLowerCase())),
+    transportProtocol: tp,
+    applicationProtocols: Object.freeze(Array.isArray(x['application_protocols']) ? (x['application_protocols'] as string[]) : []),
+    directSourcePrefixRanges: Object.freeze(cidrs(x['direct_source_prefix_ranges'], `${path}.direct_source_prefix_ranges`)),
+    sourceType: (str(x['source_type']) || 'ANY') as FilterChainMatchConfig['sourceType'],
+    sourcePrefixRanges: Object.freeze(cidrs(x['source_prefix_ranges'], `${path}.source_prefix_ranges`)),
+    sourcePorts: Object.freeze((Array.isArray(x['source_ports']) ? (x['source_ports'] as number[]) : []).map(Number)),
+  });
+}
+
+function parseChain(fc: Json, path: string, registry: ExtensionRegistry, ctx: ParseContext): FilterChainConfig {
+  if (fc['transport_socket'] !== undefined) {
+    const ts = msg(fc['transport_socket'])!;
+    const t = str(msg(ts['typed_config'])?.['@type']) || str(ts['name']);
+    if (!/raw_buffer/.test(t)) {
+      throw new ConfigError(`${path}.transport_socket`, `transport socket '${t}' is not supported yet (TLS termination comes with the TLS issue)`);
+    }
+  }
+  if (fc['on_demand_configuration'] !== undefined) throw new ConfigError(`${path}.on_demand_configuration`, 'on-demand filter chains are not supported');
+  const filters = list(fc['filters']).map((f, i) => {
+    const p = `${path}.filters[${i}]`;
+    const name = str(f['name']);
+    if (f['config_discovery'] !== undefined) throw new ConfigError(`${p}.config_discovery`, 'ECDS needs the xDS client, which is not implemented yet');
+    const tc = msg(f['typed_config']);
+    let typeName = tc ? str(tc['@type']).replace(/^.*\//, '') : '';
+    let cfg: Json = tc ?? {};
+    if (typeName === 'xds.type.v3.TypedStruct' || typeName === 'udpa.type.v1.TypedStruct') {
+      typeName = str(cfg['type_url']).replace(/^.*\//, '');
+      cfg = msg(cfg['value']) ?? {};
+    }
+    const ext = typeName ? registry.byTypeName('envoy.filters.network', typeName) : registry.byWellKnownName('envoy.filters.network', name);
+    if (!ext) {
+      const what = typeName ? `type URL 'type.googleapis.com/${typeName}'` : `name '${name}'`;
+      throw new ConfigError(tc ? `${p}.typed_config` : `${p}.name`, `unsupported network filter ${what} (not implemented by this sidecar)`);
+    }
+    const r = ext.parse(cfg, { path: tc ? `${p}.typed_config` : p, warn: ctx.warn });
+    if (!r.ok) throw r.errors[0]!;
+    return Object.freeze({ name, typeName: ext.typeNames[0]!, config: r.config });
+  });
+  if (filters.length === 0) throw new ConfigError(`${path}.filters`, 'a filter chain needs at least one network filter');
+  return Object.freeze({ name: str(fc['name']), match: parseMatch(msg(fc['filter_chain_match']), `${path}.filter_chain_match`), filters: Object.freeze(filters) });
+}
+
+/** Parses a Listener. */
+export function parseListener(l: Json, path: string, registry: ExtensionRegistry, ctx: ParseContext): ListenerConfig {
+  // Envoy names an unnamed listener itself (a UUID); we use its address.
+  const name = str(l['name']) || `listener_${str(msg(msg(l['address'])?.['socket_address'])?.['address'])}_${String(msg(msg(l['address'])?.['socket_address'])?.['port_value'] ?? '')}`;
+  const address = parseAddress(msg(l['address']), `${path}.address`);
+  list(l['listener_filters']).forEach((f, i) => {
+    const t = str(msg(f['typed_config'])?.['@type']) || str(f['name']);
+    throw new ConfigError(`${path}.listener_filters[${i}]`, `listener filter '${t}' is not supported yet (tls_inspector and http_inspector come with the TLS issue)`);
+  });
+  if (l['filter_chain_matcher'] !== undefined) throw new ConfigError(`${path}.filter_chain_matcher`, 'the matcher-API filter_chain_matcher is not supported yet');
+  if (l['udp_listener_config'] !== undefined) throw new ConfigError(`${path}.udp_listener_config`, 'UDP listeners are not supported');
+  if (l['use_original_dst'] === true) throw new ConfigError(`${path}.use_original_dst`, 'original destination redirection is not supported yet');
+  for (const k of ['access_log', 'connection_balance_config', 'socket_options']) {
+    if (l[k] !== undefined) ctx.warn(new ConfigError(`${path}.${k}`, 'accepted but not applied'));
+  }
+  const filterChains = list(l['filter_chains']).map((fc, i) => parseChain(fc, `${path}.filter_chains[${i}]`, registry, ctx));
+  const seen = new Map<string, number>();
+  filterChains.forEach((fc, i) => {
+    const key = JSON.stringify(fc.match, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+    const prev = seen.get(key);
+    if (prev !== undefined) throw new ConfigError(`${path}.filter_chains[${i}].filter_chain_match`, `multiple filter chains with the same matching rules (also filter_chains[${prev}])`);
+    seen.set(key, i);
+  });
+  const dfc = msg(l['default_filter_chain']);
+  const defaultFilterChain = dfc ? parseChain(dfc, `${path}.default_filter_chain`, registry, ctx) : undefined;
+  if (filterChains.length === 0 && !defaultFilterChain) throw new ConfigError(`${path}.filter_chains`, 'a listener needs at least one filter chain');
+  return Object.freeze({
+    name,
+    address,
+    filterChains: Object.freeze(filterChains),
+    defaultFilterChain,
+    inbound: l['traffic_direction'] === 'INBOUND',
+    perConnectionBufferLimitBytes: int(l['per_connection_buffer_limit_bytes'], 1024 * 1024),
+    raw: Object.freeze(l),
+  });
+}
