@@ -1,0 +1,93 @@
+/**
+ * Runs the real `themis-sidecar` command (bin/themis-sidecar.js on the Node
+ * that runs the tests, which ./dev makes Node 24) as a child process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fromRepo } from '../../sidecar/paths.ts';
+
+/** The CLI entry point. */
+export const BIN = fromRepo('bin', 'themis-sidecar.js');
+
+/** A free TCP port on 127.0.0.1 (bound, then released). */
+export async function freePort(): Promise<number> {
+  const s = net.createServer();
+  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
+  const p = (s.address() as net.AddressInfo).port;
+  await new Promise<void>((r) => s.close(() => r()));
+  return p;
+}
+
+/** Writes text to a file in a fresh temporary directory. */
+export function tempFile(name: string, text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'themis-'));
+  const p = join(dir, name);
+  writeFileSync(p, text);
+  return p;
+}
+
+/** The result of a command that ran to completion. */
+export interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the CLI to completion. */
+export function runCli(args: string[], timeoutMs = 20000): Promise<RunResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '', stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    const t = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      clearTimeout(t);
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+/** A sidecar process being served. */
+export interface SidecarProcess {
+  readonly child: ChildProcess;
+  readonly adminPort: number;
+  stderr(): string;
+  /** Resolves with the exit code. */
+  readonly exited: Promise<number | null>;
+}
+
+/** Starts `themis-sidecar -c FILE args...` and waits until /ready answers 200. */
+export async function startProcess(configPath: string, adminPort: number, args: string[] = []): Promise<SidecarProcess> {
+  const child = spawn(process.execPath, [BIN, '-c', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  child.stderr!.on('data', (c: Buffer) => (err += c));
+  child.stdout!.on('data', () => undefined);
+  const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`sidecar exited ${child.exitCode}: ${err}`);
+    try {
+      const r = await fetch(`http://127.0.0.1:${adminPort}/ready`);
+      if (r.status === 200) break;
+    } catch { /* not up yet */ }
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`sidecar not ready: ${err}`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return { child, adminPort, stderr: () => err, exited };
+}
+
+/** VmRSS of a process in bytes. */
+export async function rssBytes(pid: number): Promise<number> {
+  const { readFile } = await import('node:fs/promises');
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const m = /VmRSS:\s+(\d+) kB/.exec(status);
+  return m ? Number(m[1]) * 1024 : 0;
+}
