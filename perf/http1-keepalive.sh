@@ -179,15 +179,15 @@ wait_http "http://127.0.0.1:$NG_PORT/"
 
 # ---- measurement helpers ----------------------------------------------------
 TCK="$(getconf CLK_TCK)"
-cpu_ticks() { # pids... -> utime+stime summed (clock ticks)
-  local total=0 pid rest
+cpu_ticks() { # pids... -> "utime stime" summed (clock ticks)
+  local ut=0 st=0 pid rest
   for pid in "$@"; do
     rest="$(cat "/proc/$pid/stat")"; rest="${rest##*) }"   # fields after "(comm) "
     # shellcheck disable=SC2086
     set -- $rest   # $1 = state (field 3) ... utime = field 14 -> $12, stime = field 15 -> $13
-    total=$(( total + ${12} + ${13} ))
+    ut=$(( ut + ${12} )); st=$(( st + ${13} ))
   done
-  echo "$total"
+  echo "$ut $st"
 }
 rss_kb() { # pids... -> VmRSS summed (kB)
   local total=0 pid v
@@ -208,6 +208,7 @@ to_us() { awk -v v="$1" 'BEGIN { n=v+0; if (v ~ /us$/) print n; else if (v ~ /ms
 fmt_lat() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u/1000; else printf "%.0f us", u }'; }
 
 ROWS=()
+NOTES=()
 RAW="$TMP/wrk-raw.txt"; : >"$RAW"
 measure() { # name url pids-command|""
   local name="$1" url="$2" pidcmd="$3" pids="" out before after reqs rps p50 p99 non2xx errs cpu rss
@@ -230,7 +231,10 @@ measure() { # name url pids-command|""
   echo "   $name: requests=$reqs req/s=$rps non-2xx/3xx=$non2xx${errs:+ socket errors: $errs}" >&2
   if [[ "$non2xx" != 0 ]]; then echo "!! $name: $non2xx non-2xx/3xx responses" >&2; fi
   if [[ -n "$pids" ]]; then
-    cpu="$(awk -v d=$(( after - before )) -v t="$TCK" -v r="$reqs" 'BEGIN { printf "%.1f", d / t * 1e6 / r }')"
+    local du ds
+    du=$(( ${after% *} - ${before% *} )); ds=$(( ${after#* } - ${before#* } ))
+    cpu="$(awk -v d=$(( du + ds )) -v t="$TCK" -v r="$reqs" 'BEGIN { printf "%.1f", d / t * 1e6 / r }')"
+    NOTES+=("$name: $(awk -v u=$du -v s=$ds -v t="$TCK" -v r="$reqs" -v d="$DURATION" 'BEGIN { printf "%.1f user + %.1f system us/req; %.0f%% of one core over the run", u/t*1e6/r, s/t*1e6/r, (u+s)/t/d*100 }')")
     # shellcheck disable=SC2086
     rss="$(awk -v k="$(rss_kb $pids)" 'BEGIN { printf "%.1f", k/1024 }')"
   else
@@ -259,6 +263,7 @@ REPORT="$TMP/report.md"
   echo "- machine: $(nproc) CPUs, ${CPU_MODEL:-unknown CPU}, $(uname -sr)"
   echo "- node $("$NODE" -v), $("$NGINX_BIN" -v 2>&1 | sed 's|^nginx version: ||'), $(wrk -v 2>&1 | head -1 | awk '{print "wrk " $2}')"
   echo "- pinning: $PINNING"
+  for n in "${NOTES[@]}"; do echo "- CPU split, $n"; done
   echo "- CPU us/req: (utime+stime of the proxy process, all threads; nginx master+worker, 1 worker) over the measured run / requests wrk completed; RSS after the run"
   echo "- sidecar: \`--log-level error\`, HCM -> router -> STATIC cluster (1 endpoint), no health checks; nginx: upstream keepalive 64, proxy_http_version 1.1, access_log off"
 } >"$REPORT"

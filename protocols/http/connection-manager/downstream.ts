@@ -33,6 +33,11 @@ export interface Downstream {
   onAbort(cb: () => void): void;
   /** Asks the codec to close the connection after this response (drain). */
   closeConnectionAfter(): void;
+  /**
+   * Bytes received so far on the connection (for the stream idle timeout's
+   * progress check; per connection, so HTTP/2 neighbours count too).
+   */
+  bytesReceived(): number;
 }
 
 const H1_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
@@ -117,6 +122,10 @@ export class Http1Downstream implements Downstream {
     });
   }
 
+  bytesReceived(): number {
+    return this.req.socket.bytesRead;
+  }
+
   closeConnectionAfter(): void {
     this.closeAfter = true;
     if (!this.res.headersSent) this.res.shouldKeepAlive = false;
@@ -192,6 +201,10 @@ export class Http2Downstream implements Downstream {
     this.stream.once('close', () => {
       if (this.stream.rstCode !== http2.constants.NGHTTP2_NO_ERROR || !this.stream.writableFinished) cb();
     });
+  }
+
+  bytesReceived(): number {
+    return this.stream.session?.socket?.bytesRead ?? 0;
   }
 
   closeConnectionAfter(): void {

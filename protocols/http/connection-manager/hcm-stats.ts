@@ -23,6 +23,7 @@ export class HcmStats {
   readonly rqCompleted: Counter;
   readonly rqTime: Histogram;
   readonly rqRxReset: Counter;
+  readonly rqIdleTimeout: Counter;
   readonly rqHeaderTooLarge: Counter;
   readonly noRoute: Counter;
   readonly noCluster: Counter;
@@ -49,6 +50,7 @@ export class HcmStats {
     this.rqCompleted = s.counter('downstream_rq_completed');
     this.rqTime = s.histogram('downstream_rq_time');
     this.rqRxReset = s.counter('downstream_rq_rx_reset');
+    this.rqIdleTimeout = s.counter('downstream_rq_idle_timeout');
     this.rqHeaderTooLarge = s.counter('downstream_rq_header_too_large'); // Envoy: downstream_rq_too_large is body; headers count as protocol errors
     this.noRoute = s.counter('no_route');
     this.noCluster = s.counter('no_cluster');

@@ -55,6 +55,8 @@ export class RouterStream implements UpstreamResponseHandler {
   private attempts = 0;
   private body: Buffer | Readable | null = null;
   private timeoutTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private lastReceived = -1;
   private perTryTimer: NodeJS.Timeout | undefined;
   private done = false;
   private upstreamHeaders: HeaderMap = {};
@@ -271,7 +273,20 @@ export class RouterStream implements UpstreamResponseHandler {
     applyHeaderMutation(up, this.cfg.routeConfig.requestHeaders, this.fmt);
     this.upstreamHeaders = up;
 
-    if (timeoutMs > 0) this.timeoutTimer = setTimeout(() => this.onGlobalTimeout(), timeoutMs);
+    // Envoy's route timeout runs from the end of the downstream request; the
+    // stream idle timeout (route idle_timeout, else the HCM's
+    // stream_idle_timeout) from the start, refreshed by activity either way.
+    const idleMs = a.idleTimeoutMs ?? this.cfg.streamIdleTimeoutMs;
+    if (idleMs > 0) {
+      this.lastReceived = this.ds.bytesReceived();
+      this.idleTimer = setTimeout(() => this.onIdleTimeout(), idleMs);
+    }
+    if (timeoutMs > 0) {
+      if (this.ds.body === null) this.timeoutTimer = setTimeout(() => this.onGlobalTimeout(), timeoutMs);
+      else this.ds.body.once('end', () => {
+        if (!this.done) this.timeoutTimer = setTimeout(() => this.onGlobalTimeout(), timeoutMs);
+      });
+    }
     if (this.ds.body === null) {
       this.body = null;
       this.attempt();
@@ -328,11 +343,13 @@ export class RouterStream implements UpstreamResponseHandler {
     );
   }
 
+  /** Ends the current attempt's accounting; safe to call more than once. */
   private finishAttempt(): void {
     if (this.perTryTimer) { clearTimeout(this.perTryTimer); this.perTryTimer = undefined; }
     if (this.host) {
       this.host.activeRequests--;
       this.cluster!.stats.rqActive.dec();
+      this.host = undefined;
     }
   }
 
@@ -384,6 +401,7 @@ export class RouterStream implements UpstreamResponseHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.done) return true;
+    this.idleTimer?.refresh();
     const ok = this.ds.write(chunk);
     if (!ok) this.ds.onDrain(() => this.upstream?.resume());
     return ok;
@@ -470,6 +488,33 @@ export class RouterStream implements UpstreamResponseHandler {
     if (this.timeoutTimer) { clearTimeout(this.timeoutTimer); this.timeoutTimer = undefined; }
   }
 
+  /** Envoy's stream idle timeout: 408 `stream timeout` (SI) before headers, else a reset. */
+  private onIdleTimeout(): void {
+    this.idleTimer = undefined;
+    if (this.done) return;
+    // Downstream bytes arriving (an upload in progress) count as activity:
+    // checked here rather than per chunk, so the body stream is left alone.
+    const received = this.ds.bytesReceived();
+    if (received !== this.lastReceived) {
+      this.lastReceived = received;
+      const a = this.route!.action as ForwardAction;
+      this.idleTimer = setTimeout(() => this.onIdleTimeout(), a.idleTimeoutMs ?? this.cfg.streamIdleTimeoutMs);
+      return;
+    }
+    this.stats.rqIdleTimeout.inc();
+    this.upstream?.abort();
+    this.finishAttempt();
+    if (this.ds.headersSent) {
+      this.done = true;
+      this.responseFlags = 'SI';
+      this.clearTimeout();
+      this.ds.reset();
+      this.complete();
+      return;
+    }
+    this.localReply(408, 'stream timeout', 'SI');
+  }
+
   // --- responses -------------------------------------------------------------
 
   private applyResponseMutations(headers: HeaderMap): void {
@@ -524,6 +569,7 @@ export class RouterStream implements UpstreamResponseHandler {
   }
 
   private complete(): void {
+    if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = undefined; }
     this.stats.rqTime.record(performance.now() - this.start);
     this.stats.streamDone();
   }

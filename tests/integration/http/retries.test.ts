@@ -4,12 +4,38 @@
  * x-envoy-* request overrides, URX when retries run out, route timeouts
  * (UT 504), per_try_timeout, and connection failures (UF 503).
  */
+import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import { PROTOCOLS, send } from '../../support/client.ts';
 import { bootstrap, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 
 let up: TestUpstream, sc: TestSidecar, deadPort: number;
+
+/** Sends `chunks` body chunks `gapMs` apart; resolves with the status. */
+function slowUpload(proto: 'h1' | 'h2', port: number, path: string, chunks: number, gapMs: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let sent = 0;
+    const pump = (w: { write(b: string): unknown; end(): unknown }): void => {
+      const t = setInterval(() => {
+        w.write('chunk-');
+        if (++sent === chunks) { clearInterval(t); w.end(); }
+      }, gapMs);
+    };
+    if (proto === 'h1') {
+      const req = http.request({ host: '127.0.0.1', port, path, method: 'POST', agent: false }, (res) => { res.resume(); resolve(res.statusCode ?? 0); });
+      req.on('error', reject);
+      pump(req);
+    } else {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      const st = session.request({ ':path': path, ':method': 'POST' });
+      st.on('response', (h) => { st.resume(); st.on('end', () => session.close()); resolve(Number(h[':status'])); });
+      st.on('error', reject);
+      pump(st);
+    }
+  });
+}
 
 async function freePort(): Promise<number> {
   const s = net.createServer();
@@ -34,6 +60,10 @@ virtual_hosts:
     route: { cluster: up, retry_policy: { retry_on: "retriable-status-codes", retriable_status_codes: [418], num_retries: 1, retry_back_off: { base_interval: 0.005s } } }
   - match: { prefix: "/noretry" }
     route: { cluster: up }
+  - match: { prefix: "/idle" }
+    route: { cluster: up, idle_timeout: 0.2s }
+  - match: { prefix: "/upload" }
+    route: { cluster: up, timeout: 0.3s }
   - match: { prefix: "/slow" }
     route: { cluster: up, timeout: 0.3s }
   - match: { prefix: "/pertry" }
@@ -148,6 +178,19 @@ describe.each(PROTOCOLS)('retries over %s', (proto) => {
     const r = await send(proto, port(), { path: '/deadretry' });
     expect(r.status).toBe(503);
     expect(r.text()).toMatch(/retried and the latest reset reason: connection failure/);
+  });
+
+  test('stream idle timeout: 408 stream timeout (SI)', async () => {
+    const r = await send(proto, port(), { path: '/idle', headers: { 'x-test-delay-ms': '1000' } });
+    expect(r.status).toBe(408);
+    expect(r.text()).toBe('stream timeout');
+    expect(sc.stat('http.ingress.downstream_rq_idle_timeout')).toBeGreaterThan(0);
+  });
+
+  test('the route timeout starts when the request body is complete', async () => {
+    // The body takes ~0.6 s to send; the 0.3 s route timeout must not fire.
+    const r = await slowUpload(proto, port(), '/upload', 6, 100);
+    expect(r).toBe(200);
   });
 
   test('upstream reset before headers: 503', async () => {
