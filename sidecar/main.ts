@@ -14,6 +14,7 @@ import { LogRegistry, isLogLevel } from './lifecycle/log.ts';
 import { Server } from './lifecycle/server.ts';
 import { fromRepo } from './paths.ts';
 import { setup as setupHttpConnectionManager } from '../protocols/http/connection-manager/extension.ts';
+import { releaseEnvoyRegistry } from '../xds/proto/registry.ts';
 import { translateBootstrap, type BootstrapSnapshot } from '../xds/translate/bootstrap.ts';
 
 /** The package version. */
@@ -80,6 +81,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`configuration '${opts.configPath ?? '--config-yaml'}' OK\n`);
     return 0;
   }
+  // Static configuration only, so far: nothing decodes protos after start.
+  releaseEnvoyRegistry();
   const logs = new LogRegistry(opts.logLevel, opts.componentLogLevel);
   for (const n of opts.notes) logs.get('main').info({}, n);
   if (opts.command === 'demo') {

@@ -211,8 +211,8 @@ class Walk {
   /** Envoy skips an is_optional HTTP filter whose type it does not know. */
   private optionalHttpFilter(f: Record<string, unknown>, path: string): unknown {
     if (f['is_optional'] !== true && f['isOptional'] !== true) return f;
-    const tpath = `${path}.typed_config`;
-    const idx = this.errors.findIndex((e) => e.path === tpath && e.reason.startsWith('unsupported extension type URL'));
+    const paths = [`${path}.typed_config`, `${path}.typedConfig`];
+    const idx = this.errors.findIndex((e) => paths.includes(e.path) && e.reason.startsWith('unsupported extension type URL'));
     if (idx < 0) return f;
     const [err] = this.errors.splice(idx, 1);
     this.warnings.push(new ConfigError(path, `optional HTTP filter '${String(f['name'])}' skipped: ${err!.reason}`));

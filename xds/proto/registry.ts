@@ -19,6 +19,15 @@ export function envoyRegistry(): FileRegistry {
   return registry;
 }
 
+/**
+ * Drops the registry (about 40 MB of descriptor objects) once the bootstrap is
+ * translated; the next decode loads it again. The running data path never
+ * needs it: it works on translated, frozen config.
+ */
+export function releaseEnvoyRegistry(): void {
+  registry = undefined;
+}
+
 /** The message descriptor of a fully-qualified type name, or undefined. */
 export function messageType(typeName: string): DescMessage | undefined {
   return envoyRegistry().getMessage(typeName);

@@ -79,6 +79,42 @@ function parseChain(fc: Json, path: string, registry: ExtensionRegistry, ctx: Pa
   return Object.freeze({ name: str(fc['name']), match: parseMatch(msg(fc['filter_chain_match']), `${path}.filter_chain_match`), filters: Object.freeze(filters) });
 }
 
+/**
+ * Envoy refuses "multiple filter chains with overlapping matching rules":
+ * every chain is expanded into the combinations of its match values (an
+ * empty list is one wildcard value; CIDRs compare by network and length),
+ * and a combination claimed by two chains is an error.
+ */
+function refuseOverlaps(chains: readonly FilterChainConfig[], path: string): void {
+  const owner = new Map<string, number>();
+  const cidr = (r: CidrRange): string => `${r.family}/${r.bits.toString(16)}/${r.prefixLen}`;
+  const dims = (m: FilterChainMatchConfig): string[][] => [
+    [String(m.destinationPort ?? '*')],
+    m.prefixRanges.length ? m.prefixRanges.map(cidr) : ['*'],
+    m.serverNames.length ? [...m.serverNames] : ['*'],
+    [m.transportProtocol || '*'],
+    m.applicationProtocols.length ? [...m.applicationProtocols] : ['*'],
+    m.directSourcePrefixRanges.length ? m.directSourcePrefixRanges.map(cidr) : ['*'],
+    [m.sourceType],
+    m.sourcePrefixRanges.length ? m.sourcePrefixRanges.map(cidr) : ['*'],
+    m.sourcePorts.length ? m.sourcePorts.map(String) : ['*'],
+  ];
+  chains.forEach((fc, i) => {
+    let combos: string[] = [''];
+    for (const d of dims(fc.match)) {
+      combos = combos.flatMap((c) => d.map((v) => `${c}|${v}`));
+      if (combos.length > 100_000) throw new ConfigError(`${path}.filter_chains[${i}].filter_chain_match`, 'too many match combinations');
+    }
+    for (const key of new Set(combos)) {
+      const prev = owner.get(key);
+      if (prev !== undefined && prev !== i) {
+        throw new ConfigError(`${path}.filter_chains[${i}].filter_chain_match`, `multiple filter chains with overlapping matching rules are defined (also filter_chains[${prev}])`);
+      }
+      owner.set(key, i);
+    }
+  });
+}
+
 /** Parses a Listener. */
 export function parseListener(l: Json, path: string, registry: ExtensionRegistry, ctx: ParseContext): ListenerConfig {
   // Envoy names an unnamed listener itself (a UUID); we use its address.
@@ -95,13 +131,7 @@ export function parseListener(l: Json, path: string, registry: ExtensionRegistry
     if (l[k] !== undefined) ctx.warn(new ConfigError(`${path}.${k}`, 'accepted but not applied'));
   }
   const filterChains = list(l['filter_chains']).map((fc, i) => parseChain(fc, `${path}.filter_chains[${i}]`, registry, ctx));
-  const seen = new Map<string, number>();
-  filterChains.forEach((fc, i) => {
-    const key = JSON.stringify(fc.match, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
-    const prev = seen.get(key);
-    if (prev !== undefined) throw new ConfigError(`${path}.filter_chains[${i}].filter_chain_match`, `multiple filter chains with the same matching rules (also filter_chains[${prev}])`);
-    seen.set(key, i);
-  });
+  refuseOverlaps(filterChains, path);
   const dfc = msg(l['default_filter_chain']);
   const defaultFilterChain = dfc ? parseChain(dfc, `${path}.default_filter_chain`, registry, ctx) : undefined;
   if (filterChains.length === 0 && !defaultFilterChain) throw new ConfigError(`${path}.filter_chains`, 'a listener needs at least one filter chain');

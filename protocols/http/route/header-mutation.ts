@@ -50,12 +50,13 @@ const COMMANDS: Record<string, (c: HeaderFormatContext) => string> = {
 function compileValue(v: string, path: string): HeaderToAdd['value'] {
   if (!v.includes('%')) return v;
   const parts: Array<string | ((c: HeaderFormatContext) => string)> = [];
-  const re = /%%|%([A-Z_]+)%/g;
+  const re = /%%|%([A-Z_0-9]+)(\([^)]*\))?(:\d+)?%/g;
   let last = 0;
   for (let m = re.exec(v); m; m = re.exec(v)) {
     parts.push(v.slice(last, m.index));
     if (m[0] === '%%') parts.push('%');
     else {
+      if (m[2] !== undefined || m[3] !== undefined) throw new ConfigError(path, `unsupported header formatter ${m[0]} (commands with arguments are not implemented; supported: ${Object.keys(COMMANDS).join(', ')})`);
       const fn = COMMANDS[m[1]!];
       if (!fn) throw new ConfigError(path, `unsupported header formatter %${m[1]}% (supported: ${Object.keys(COMMANDS).join(', ')})`);
       parts.push(fn);

@@ -265,7 +265,8 @@ function parseQueryMatcher(q: Json, p: string): QueryMatch {
     const sm: StringMatch = stringMatcher(q['string_match'], `${p}.string_match`);
     return Object.freeze({ name, test: (v: string | undefined) => v !== undefined && sm(v) });
   }
-  if (q['present_match'] === true) return Object.freeze({ name, test: (v: string | undefined) => v !== undefined });
+  // Envoy: the matcher holds when "present" equals present_match.
+  if (q['present_match'] === false) return Object.freeze({ name, test: (v: string | undefined) => v === undefined });
   return Object.freeze({ name, test: (v: string | undefined) => v !== undefined });
 }
 

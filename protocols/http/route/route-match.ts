@@ -44,7 +44,8 @@ export class RouteTable {
       const colon = host.lastIndexOf(':');
       if (colon > 0 && host.indexOf(']') < colon) {
         const port = host.slice(colon + 1);
-        if (strip === 'any' || Number(port) === listenerPort) host = host.slice(0, colon);
+        // Only a numeric port is stripped (Envoy's stripPortFromHost).
+        if (/^\d+$/.test(port) && (strip === 'any' || Number(port) === listenerPort)) host = host.slice(0, colon);
       }
     }
     const exact = this.exact.get(host);

@@ -240,12 +240,12 @@ ${ROUTER}`));
     expect(errs).toEqual([expect.stringMatching(/http_filters\[0\]\.typed_config: unsupported extension type URL 'type\.googleapis\.com\/example\.NoSuchFilter'/)]);
   });
 
-  // BUG: xds/proto/json-check.ts Walk.optionalHttpFilter looks for the Any
+  // Regression (found by this suite, fixed): xds/proto/json-check.ts Walk.optionalHttpFilter looks for the Any
   // error at `${path}.typed_config` only; written in camelCase (`typedConfig`,
   // which the proto3 JSON mapping accepts and the rest of the walk honours)
   // the error path is `...http_filters[0].typedConfig`, so the optional filter
   // is refused instead of skipped with a warning.
-  test.failing('is_optional also works with camelCase keys (isOptional, typedConfig)', async () => {
+  test('is_optional also works with camelCase keys (isOptional, typedConfig)', async () => {
     const snap = await buildSnapshot({ configYaml: hcmWithFilters(`          - name: example.filter
             isOptional: true
             typedConfig: { "@type": type.googleapis.com/example.NoSuchFilter }
