@@ -20,59 +20,91 @@ export interface Http1PoolOptions {
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'EADDRNOTAVAIL', 'EAI_AGAIN']);
 
-class Http1Request implements UpstreamRequest, Dispatcher.DispatchHandler {
-  private controller: Dispatcher.DispatchController | undefined;
+/** Response headers an HTTP/1.1 hop never forwards. */
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade']);
+
+/** undici's raw [name, value, ...] header buffers as a HeaderMap (hop-by-hop dropped). */
+function headerMap(raw: Buffer[] | string[] | null): HeaderMap {
+  const out: HeaderMap = {};
+  if (!raw) return out;
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i]!.toString('latin1').toLowerCase();
+    if (HOP_BY_HOP.has(k)) continue;
+    const v = raw[i + 1]!.toString('latin1');
+    const cur = out[k];
+    if (cur === undefined) out[k] = v;
+    else if (Array.isArray(cur)) cur.push(v);
+    else out[k] = [cur, v];
+  }
+  return out;
+}
+
+/**
+ * One request, as an undici dispatch handler. It uses undici's original
+ * handler callbacks (onConnect/onHeaders/onData/onComplete/onError), which
+ * undici runs natively: the newer controller API wraps them in an extra
+ * object and parses headers into an object we would then copy.
+ */
+class Http1Request implements UpstreamRequest {
   private readonly handler: UpstreamResponseHandler;
+  private abortFn: ((err: Error) => void) | undefined;
+  private resumeFn: (() => void) | undefined;
   private headersSent = false;
   private aborted = false;
-  private pausedBeforeStart = false;
+  private paused = false;
 
   constructor(handler: UpstreamResponseHandler) {
     this.handler = handler;
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    if (this.aborted) controller.abort(new Error('aborted'));
-    else if (this.pausedBeforeStart) controller.pause();
+  onConnect(abort: (err: Error) => void): void {
+    this.abortFn = abort;
+    if (this.aborted) abort(new Error('aborted'));
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
-    if (statusCode < 200 || this.aborted) return;
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200 || this.aborted) return true;
+    this.resumeFn = resume;
     this.headersSent = true;
-    this.handler.onHeaders(statusCode, headers as HeaderMap);
+    this.handler.onHeaders(statusCode, headerMap(rawHeaders));
+    return !this.paused;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
+    if (this.aborted) return true;
+    if (!this.handler.onData(chunk)) this.paused = true;
+    return !this.paused;
+  }
+
+  onComplete(trailers: Buffer[] | string[] | null): void {
     if (this.aborted) return;
-    if (!this.handler.onData(chunk)) controller.pause();
+    this.handler.onEnd(trailers && trailers.length ? headerMap(trailers) : undefined);
   }
 
-  onResponseEnd(_c: Dispatcher.DispatchController, trailers: Record<string, string | string[] | undefined>): void {
-    if (this.aborted) return;
-    this.handler.onEnd(trailers && Object.keys(trailers).length ? (trailers as HeaderMap) : undefined);
-  }
-
-  onResponseError(_c: Dispatcher.DispatchController, err: Error & { code?: string }): void {
+  onError(err: Error & { code?: string }): void {
     if (this.aborted) return;
     const kind = !this.headersSent && CONNECT_ERRORS.has(err.code ?? '') ? 'connect' : 'reset';
     this.handler.onError(kind, err.code ? `${err.code}: ${err.message}` : err.message, this.headersSent);
   }
 
+  onUpgrade(): void {
+    this.onError(new Error('unexpected upgrade from upstream'));
+  }
+
   pause(): void {
-    if (this.controller) this.controller.pause();
-    else this.pausedBeforeStart = true;
+    this.paused = true;
   }
 
   resume(): void {
-    this.pausedBeforeStart = false;
-    this.controller?.resume();
+    if (!this.paused) return;
+    this.paused = false;
+    this.resumeFn?.();
   }
 
   abort(): void {
     if (this.aborted) return;
     this.aborted = true;
-    this.controller?.abort(new Error('downstream aborted'));
+    this.abortFn?.(new Error('downstream aborted'));
   }
 }
 
@@ -122,7 +154,7 @@ export class Http1Pool implements ConnectionPool {
         headers,
         body: spec.body,
       },
-      req,
+      req as unknown as Dispatcher.DispatchHandler,
     );
     return req;
   }

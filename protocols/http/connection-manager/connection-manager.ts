@@ -18,6 +18,12 @@ import { Http1Downstream, Http2Downstream } from './downstream.ts';
 import { HcmStats } from './hcm-stats.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
+const CONNECTION_INFO = Symbol('themis.connectionInfo');
+
+/** `::ffff:1.2.3.4` -> `1.2.3.4`. */
+function unmapV4(a: string | undefined): string {
+  return a === undefined ? '' : a.startsWith('::ffff:') ? a.slice(7) : a;
+}
 
 /** Where HTTP connections report to the listener that owns them. */
 export interface HcmHost extends RouterRuntime {
@@ -116,14 +122,21 @@ export class HttpConnectionManager {
     this.h2.emit('connection', socket);
   }
 
+  /** The connection's facts, computed once per connection. */
   private connectionInfo(socket: Socket): ConnectionInfo {
-    return {
-      remoteAddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, '') || '127.0.0.1',
-      remotePort: socket.remotePort ?? 0,
-      localAddress: (socket.localAddress ?? '').replace(/^::ffff:/, ''),
-      localPort: socket.localPort ?? 0,
-      scheme: 'http',
-    };
+    const s = socket as Socket & { [CONNECTION_INFO]?: ConnectionInfo };
+    let info = s[CONNECTION_INFO];
+    if (!info) {
+      info = Object.freeze({
+        remoteAddress: unmapV4(socket.remoteAddress) || '127.0.0.1',
+        remotePort: socket.remotePort ?? 0,
+        localAddress: unmapV4(socket.localAddress),
+        localPort: socket.localPort ?? 0,
+        scheme: 'http',
+      });
+      s[CONNECTION_INFO] = info;
+    }
+    return info;
   }
 
   private onH1Request(req: IncomingMessage, res: ServerResponse): void {

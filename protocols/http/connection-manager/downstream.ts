@@ -54,19 +54,36 @@ export class Http1Downstream implements Downstream {
   constructor(req: IncomingMessage, res: ServerResponse, scheme: string) {
     this.req = req;
     this.res = res;
-    this.protocol = `HTTP/${req.httpVersion}`;
-    const h: HeaderMap = {};
-    const raw = req.headers;
-    for (const k in raw) if (!H1_HOP_BY_HOP.has(k)) h[k] = raw[k];
-    // `te: trailers` is the one TE value that is forwarded (gRPC needs it).
-    if (raw['te'] === 'trailers') h['te'] = 'trailers';
-    h[':method'] = req.method ?? 'GET';
-    h[':path'] = req.url ?? '/';
-    h[':authority'] = raw.host ?? '';
-    h[':scheme'] = scheme;
-    delete h['host'];
+    this.protocol = req.httpVersion === '1.1' ? 'HTTP/1.1' : `HTTP/${req.httpVersion}`;
+    // One pass over the raw headers (node:http's req.headers would build a
+    // second object): pseudo-headers first, host and hop-by-hop left out.
+    const h: HeaderMap = { ':method': req.method ?? 'GET', ':path': req.url ?? '/', ':authority': '', ':scheme': scheme };
+    const raw = req.rawHeaders;
+    let hasBody = false;
+    for (let i = 0; i < raw.length; i += 2) {
+      const k = raw[i]!.toLowerCase();
+      const v = raw[i + 1]!;
+      if (k === 'host') {
+        if (h[':authority'] === '') h[':authority'] = v;
+        continue;
+      }
+      if (H1_HOP_BY_HOP.has(k)) {
+        if (k === 'transfer-encoding') hasBody = true;
+        // `te: trailers` is the one TE value that is forwarded (gRPC needs it).
+        else if (k === 'te' && v === 'trailers') h['te'] = v;
+        continue;
+      }
+      if (k === 'content-length' && v !== '0') hasBody = true;
+      // node:http already answered 100 Continue (Envoy's default, without
+      // proxy_100_continue), so the expectation is not passed upstream.
+      if (k === 'expect' && v.toLowerCase() === '100-continue') continue;
+      const cur = h[k];
+      if (cur === undefined) h[k] = v;
+      else if (k === 'cookie') h[k] = `${cur as string}; ${v}`;
+      else if (Array.isArray(cur)) cur.push(v);
+      else h[k] = [cur, v];
+    }
     this.headers = h;
-    const hasBody = raw['transfer-encoding'] !== undefined || (raw['content-length'] !== undefined && raw['content-length'] !== '0');
     this.body = hasBody ? req : null;
     if (!hasBody) req.resume();
   }
@@ -76,19 +93,21 @@ export class Http1Downstream implements Downstream {
   }
 
   sendHeaders(status: number, headers: HeaderMap, endStream: boolean): void {
-    const out: Record<string, string | string[]> = {};
+    // A flat [name, value, ...] list: node:http takes it without building
+    // its own header object.
+    const out: string[] = [];
+    let hasLength = false;
     for (const k in headers) {
       const v = headers[k];
-      if (v !== undefined && k[0] !== ':' && !H1_HOP_BY_HOP.has(k)) out[k] = v;
+      if (v === undefined || k.charCodeAt(0) === 58 /* ':' */ || H1_HOP_BY_HOP.has(k)) continue;
+      if (k === 'content-length') hasLength = true;
+      if (Array.isArray(v)) for (const x of v) out.push(k, x);
+      else out.push(k, v);
     }
-    if (this.closeAfter || this.req.httpVersion === '1.0') out['connection'] = 'close';
-    if (endStream) {
-      if (out['content-length'] === undefined && this.req.method !== 'HEAD' && status !== 204 && status !== 304) out['content-length'] = '0';
-      this.res.writeHead(status, out);
-      this.res.end();
-    } else {
-      this.res.writeHead(status, out);
-    }
+    if (this.closeAfter || this.req.httpVersion === '1.0') out.push('connection', 'close');
+    if (endStream && !hasLength && this.req.method !== 'HEAD' && status !== 204 && status !== 304) out.push('content-length', '0');
+    this.res.writeHead(status, out);
+    if (endStream) this.res.end();
   }
 
   write(chunk: Buffer): boolean {
@@ -146,7 +165,11 @@ export class Http2Downstream implements Downstream {
   constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, endStream: boolean) {
     this.stream = stream;
     const h: HeaderMap = {};
-    for (const k in headers) if (k !== 'te' || headers[k] === 'trailers') h[k] = headers[k] as string | string[];
+    for (const k in headers) {
+      if (k === 'te' && headers[k] !== 'trailers') continue;
+      if (k === 'expect' && String(headers[k]).toLowerCase() === '100-continue') continue;
+      h[k] = headers[k] as string | string[];
+    }
     if (h[':authority'] === undefined && typeof headers['host'] === 'string') h[':authority'] = headers['host'];
     delete h['host'];
     this.headers = h;

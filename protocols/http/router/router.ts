@@ -29,8 +29,9 @@ export interface RouterRuntime {
   readonly draining: boolean;
 }
 
-const HOP_BY_HOP_RESPONSE = ['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade'];
 const MAX_REPLAY_BODY = 1024 * 1024;
+/** Request headers that steer the router and are not forwarded. */
+const CONSUMED_REQUEST_HEADERS = new Set(['x-envoy-upstream-rq-timeout-ms', 'x-envoy-retry-on', 'x-envoy-max-retries', 'x-envoy-upstream-rq-per-try-timeout-ms']);
 
 function first(v: string | string[] | undefined): string | undefined {
   return Array.isArray(v) ? v[0] : v;
@@ -259,13 +260,16 @@ export class RouterStream implements UpstreamResponseHandler {
     if (retry && perTry !== undefined && /^\d+$/.test(perTry)) retry = { ...retry, perTryTimeoutMs: Number(perTry) };
     this.retry = retry;
     this.retriesLeft = retry ? retry.numRetries : 0;
-    for (const k of ['x-envoy-upstream-rq-timeout-ms', 'x-envoy-retry-on', 'x-envoy-max-retries', 'x-envoy-upstream-rq-per-try-timeout-ms']) delete h[k];
 
-    // Upstream headers: everything but pseudo-headers, then mutations from
-    // the most specific level out (weighted cluster, route, vhost, config),
-    // so the route configuration's level is applied last.
+    // Upstream headers: everything but pseudo-headers and the x-envoy-*
+    // request controls consumed above, then mutations from the most specific
+    // level out (weighted cluster, route, vhost, config), so the route
+    // configuration's level is applied last.
     const up: HeaderMap = {};
-    for (const k in h) if (k.charCodeAt(0) !== 58 /* ':' */) up[k] = h[k];
+    for (const k in h) {
+      if (k.charCodeAt(0) === 58 /* ':' */ || (k.charCodeAt(0) === 120 /* 'x' */ && CONSUMED_REQUEST_HEADERS.has(k))) continue;
+      up[k] = h[k];
+    }
     if (timeoutMs > 0 && !this.cfg.router.suppressEnvoyHeaders) up['x-envoy-expected-rq-timeout-ms'] = String(retry?.perTryTimeoutMs || timeoutMs);
     if (this.weighted) applyHeaderMutation(up, this.weighted.requestHeaders, this.fmt);
     applyHeaderMutation(up, this.route!.requestHeaders, this.fmt);
@@ -335,10 +339,11 @@ export class RouterStream implements UpstreamResponseHandler {
     cluster.stats.rqActive.inc();
     host.activeRequests++;
     this.upstreamStart = performance.now();
+    // The first attempt sends the headers object itself; a retry sends a copy.
     const headers = this.attempts > 1 ? { ...this.upstreamHeaders, 'x-envoy-attempt-count': String(this.attempts) } : this.upstreamHeaders;
     if (this.retry?.perTryTimeoutMs) this.perTryTimer = setTimeout(() => this.onPerTryTimeout(), this.retry.perTryTimeoutMs);
     this.upstream = cluster.pool(host).request(
-      { method: first(this.ds.headers[':method']) ?? 'GET', path: this.path, authority: this.authority, headers: { ...headers }, body: this.body },
+      { method: first(this.ds.headers[':method']) ?? 'GET', path: this.path, authority: this.authority, headers, body: this.body },
       this,
     );
   }
@@ -390,7 +395,7 @@ export class RouterStream implements UpstreamResponseHandler {
     }
     if (this.attempts > 1) this.cluster!.stats.rqRetrySuccess.inc();
     this.cluster!.stats.response(status);
-    for (const k of HOP_BY_HOP_RESPONSE) delete headers[k];
+    // Hop-by-hop response headers are dropped by the downstream codec.
     if (!this.cfg.router.suppressEnvoyHeaders) headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.upstreamStart));
     this.applyResponseMutations(headers);
     this.setServerHeader(headers);

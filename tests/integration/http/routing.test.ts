@@ -224,3 +224,19 @@ test('downstream stats count requests by class and codec', () => {
   expect(sc.stat('cluster.a.upstream_rq_200')).toBeGreaterThan(0);
   expect(sc.stat('cluster.a.upstream_rq_total')).toBeGreaterThan(0);
 });
+
+test('Expect: 100-continue gets 100 Continue before the body is sent (HTTP/1.1)', async () => {
+  const net = await import('node:net');
+  const s = net.connect(sc.port(), '127.0.0.1');
+  let buf = '';
+  s.on('data', (c: Buffer) => (buf += c.toString('latin1')));
+  s.write('POST /exact HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\nExpect: 100-continue\r\n\r\n');
+  const deadline = Date.now() + 5000;
+  while (!buf.includes('100 Continue') && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  expect(buf).toMatch(/^HTTP\/1\.1 100 Continue\r\n/);
+  s.write('hello');
+  while (!/"bodyBytes":5/.test(buf) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  expect(buf).toMatch(/HTTP\/1\.1 200 OK/);
+  expect(buf).toMatch(/"bodyBytes":5/);
+  s.destroy();
+});
