@@ -115,6 +115,23 @@ test('/quitquitquit drains an HTTP/2 connection with GOAWAY and exits', async ()
   expect(await p.exited).toBe(0);
 }, 30000);
 
+test('curl drives the sidecar over HTTP/1.1 and h2c prior knowledge', async () => {
+  const { execFile } = await import('node:child_process');
+  const curl = (args: string[]): Promise<string> => new Promise((resolve, reject) => {
+    execFile('curl', ['-s', '-S', '--max-time', '10', ...args], (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+  const { p, port } = await start();
+  const h1 = await curl(['-w', '\n%{http_version} %{http_code}', `http://127.0.0.1:${port}/via-curl`]);
+  expect(h1).toMatch(/"path":"\/via-curl"/);
+  expect(h1.trim().split('\n').pop()).toBe('1.1 200');
+  const h2 = await curl(['--http2-prior-knowledge', '-o', '/dev/null', '-w', '%{http_version} %{http_code}', `http://127.0.0.1:${port}/`]);
+  expect(h2).toBe('2 200');
+  const posted = await curl(['--data-binary', 'hello curl', `http://127.0.0.1:${port}/upload`]);
+  expect(posted).toMatch(/"bodyBytes":10/);
+  p.child.kill('SIGTERM');
+  expect(await p.exited).toBe(0);
+}, 30000);
+
 test('admin: /ready, /stats filters, /server_info, /clusters, /config_dump, prometheus, POST-only', async () => {
   const { p, port } = await start();
   const a = `http://127.0.0.1:${p.adminPort}`;
