@@ -39,6 +39,18 @@ export interface Extension<C = unknown> {
   parse(config: Record<string, unknown>, ctx: ParseContext): ParseResult<C>;
 }
 
+/** The outcome of ExtensionRegistry.resolve. */
+export interface ResolvedExtension {
+  /** The extension, or undefined when nothing implements it. */
+  readonly extension: Extension | undefined;
+  /** The config message to parse ({} when none was given). */
+  readonly config: Record<string, unknown>;
+  /** True when the entry had a typed_config (errors then point at it). */
+  readonly typed: boolean;
+  /** `type URL '...'` or `name '...'`, for messages. */
+  readonly what: string;
+}
+
 /** Lookup of extensions by category and type name or well-known name. */
 export class ExtensionRegistry {
   private readonly byType = new Map<string, Extension>();
@@ -62,6 +74,32 @@ export class ExtensionRegistry {
   /** The extension for a well-known name (used when no typed_config is given). */
   byWellKnownName(category: ExtensionCategory, name: string): Extension | undefined {
     return this.byName.get(`${category}|${name}`);
+  }
+
+  /**
+   * Finds the extension of a filter entry (`{name, typed_config}`): by the
+   * typed_config's type (TypedStruct unwrapped to its type_url and value), or
+   * by the well-known name when there is no typed_config. Returns the config
+   * to parse and how to name the type in errors.
+   */
+  resolve(category: ExtensionCategory, entry: Record<string, unknown>): ResolvedExtension {
+    const tc = entry['typed_config'];
+    const typed = typeof tc === 'object' && tc !== null ? (tc as Record<string, unknown>) : undefined;
+    let typeName = typed ? String(typed['@type'] ?? '').replace(/^.*\//, '') : '';
+    let config: Record<string, unknown> = typed ?? {};
+    if (typeName === 'xds.type.v3.TypedStruct' || typeName === 'udpa.type.v1.TypedStruct') {
+      typeName = String(config['type_url'] ?? '').replace(/^.*\//, '');
+      const v = config['value'];
+      config = typeof v === 'object' && v !== null ? (v as Record<string, unknown>) : {};
+    }
+    const name = String(entry['name'] ?? '');
+    const extension = typeName ? this.byTypeName(category, typeName) : this.byWellKnownName(category, name);
+    return {
+      extension,
+      config,
+      typed: typed !== undefined,
+      what: typeName ? `type URL 'type.googleapis.com/${typeName}'` : `name '${name}'`,
+    };
   }
 
   /** Every registered type name of a category (for docs and errors). */

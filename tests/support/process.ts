@@ -91,3 +91,26 @@ export async function rssBytes(pid: number): Promise<number> {
   const m = /VmRSS:\s+(\d+) kB/.exec(status);
   return m ? Number(m[1]) * 1024 : 0;
 }
+
+/** A bootstrap with fixed ports: admin, one HCM listener routing `/` to cluster `up`. */
+export function proxyBootstrap(o: { listenPort: number; adminPort: number; upstreamPort: number; routeExtra?: string }): string {
+  return `
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: ${o.adminPort} } } }
+static_resources:
+  listeners:
+  - name: main
+    address: { socket_address: { address: 127.0.0.1, port_value: ${o.listenPort} } }
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: ingress
+          route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: up${o.routeExtra ? `, ${o.routeExtra}` : ''} } }] }] }
+          http_filters: [{ name: envoy.filters.http.router }]
+  clusters:
+  - name: up
+    connect_timeout: 1s
+    load_assignment: { cluster_name: up, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${o.upstreamPort} } } } }] }] }
+`;
+}

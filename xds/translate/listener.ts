@@ -59,19 +59,11 @@ function parseChain(fc: Json, path: string, registry: ExtensionRegistry, ctx: Pa
     const p = `${path}.filters[${i}]`;
     const name = str(f['name']);
     if (f['config_discovery'] !== undefined) throw new ConfigError(`${p}.config_discovery`, 'ECDS needs the xDS client, which is not implemented yet');
-    const tc = msg(f['typed_config']);
-    let typeName = tc ? str(tc['@type']).replace(/^.*\//, '') : '';
-    let cfg: Json = tc ?? {};
-    if (typeName === 'xds.type.v3.TypedStruct' || typeName === 'udpa.type.v1.TypedStruct') {
-      typeName = str(cfg['type_url']).replace(/^.*\//, '');
-      cfg = msg(cfg['value']) ?? {};
-    }
-    const ext = typeName ? registry.byTypeName('envoy.filters.network', typeName) : registry.byWellKnownName('envoy.filters.network', name);
+    const { extension: ext, config: cfg, typed, what } = registry.resolve('envoy.filters.network', f);
     if (!ext) {
-      const what = typeName ? `type URL 'type.googleapis.com/${typeName}'` : `name '${name}'`;
-      throw new ConfigError(tc ? `${p}.typed_config` : `${p}.name`, `unsupported network filter ${what} (not implemented by this sidecar)`);
+      throw new ConfigError(typed ? `${p}.typed_config` : `${p}.name`, `unsupported network filter ${what} (not implemented by this sidecar)`);
     }
-    const r = ext.parse(cfg, { path: tc ? `${p}.typed_config` : p, warn: ctx.warn });
+    const r = ext.parse(cfg, { path: typed ? `${p}.typed_config` : p, warn: ctx.warn });
     if (!r.ok) throw r.errors[0]!;
     return Object.freeze({ name, typeName: ext.typeNames[0]!, config: r.config });
   });

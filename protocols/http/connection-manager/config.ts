@@ -94,23 +94,15 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
     if (f['disabled'] === true && f['is_optional'] === true && f['typed_config'] === undefined) return; // skipped optional (see json-check)
     if (f['disabled'] === true) throw new ConfigError(`${p}.disabled`, 'filters disabled by default (enabled per route) are not supported yet');
     if (f['config_discovery'] !== undefined) throw new ConfigError(`${p}.config_discovery`, 'ECDS needs the xDS client, which is not implemented yet');
-    const tc = msg(f['typed_config']);
-    let typeName = tc ? str(tc['@type']).replace(/^.*\//, '') : '';
-    let cfg: Json = tc ?? {};
-    if (typeName === 'xds.type.v3.TypedStruct' || typeName === 'udpa.type.v1.TypedStruct') {
-      typeName = str(cfg['type_url']).replace(/^.*\//, '');
-      cfg = msg(cfg['value']) ?? {};
-    }
-    const ext = typeName ? registry.byTypeName('envoy.filters.http', typeName) : registry.byWellKnownName('envoy.filters.http', name);
+    const { extension: ext, config: cfg, typed, what } = registry.resolve('envoy.filters.http', f);
     if (!ext) {
-      const what = typeName ? `type URL 'type.googleapis.com/${typeName}'` : `name '${name}'`;
       if (f['is_optional'] === true) {
         ctx.warn(new ConfigError(p, `optional HTTP filter '${name}' skipped: no implementation for ${what}`));
         return;
       }
-      throw new ConfigError(tc ? `${p}.typed_config` : `${p}.name`, `unsupported HTTP filter ${what} (not implemented by this sidecar)`);
+      throw new ConfigError(typed ? `${p}.typed_config` : `${p}.name`, `unsupported HTTP filter ${what} (not implemented by this sidecar)`);
     }
-    const parsed: ParseResult<unknown> = ext.parse(cfg, { path: tc ? `${p}.typed_config` : p, warn: ctx.warn });
+    const parsed: ParseResult<unknown> = ext.parse(cfg, { path: typed ? `${p}.typed_config` : p, warn: ctx.warn });
     if (!parsed.ok) throw parsed.errors[0]!;
     if (ext.typeNames.includes(ROUTER_TYPE)) {
       if (i !== hf.length - 1) throw new ConfigError(p, 'the router must be the last HTTP filter');

@@ -8,30 +8,8 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
-import { freePort, startProcess, tempFile, type SidecarProcess } from '../../support/process.ts';
+import { freePort, proxyBootstrap, startProcess, tempFile, type SidecarProcess } from '../../support/process.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
-
-function config(listenPort: number, adminPort: number, upstreamPort: number): string {
-  return `
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: ${adminPort} } } }
-static_resources:
-  listeners:
-  - name: main
-    address: { socket_address: { address: 127.0.0.1, port_value: ${listenPort} } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: up } }] }] }
-          http_filters: [{ name: envoy.filters.http.router }]
-  clusters:
-  - name: up
-    connect_timeout: 1s
-    load_assignment: { cluster_name: up, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${upstreamPort} } } } }] }] }
-`;
-}
 
 function get(port: number, path: string, headers: Record<string, string> = {}, agent: http.Agent | false = false): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
   return new Promise((resolve, reject) => {
@@ -69,7 +47,7 @@ afterAll(async () => {
 async function start(extra: string[] = []): Promise<{ p: SidecarProcess; port: number }> {
   const port = await freePort();
   const admin = await freePort();
-  const p = await startProcess(tempFile('b.yaml', config(port, admin, up.port)), admin, ['--drain-time-s', '10', ...extra]);
+  const p = await startProcess(tempFile('b.yaml', proxyBootstrap({ listenPort: port, adminPort: admin, upstreamPort: up.port })), admin, ['--drain-time-s', '10', ...extra]);
   return { p, port };
 }
 

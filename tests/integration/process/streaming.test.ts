@@ -9,7 +9,7 @@
  */
 import http from 'node:http';
 import { Readable } from 'node:stream';
-import { freePort, rssBytes, startProcess, tempFile, type SidecarProcess } from '../../support/process.ts';
+import { freePort, proxyBootstrap, rssBytes, startProcess, tempFile, type SidecarProcess } from '../../support/process.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 
 const SIZE = 200 * 1024 * 1024;
@@ -22,25 +22,7 @@ beforeAll(async () => {
   up = await startHttpUpstream('big');
   port = await freePort();
   const admin = await freePort();
-  p = await startProcess(tempFile('s.yaml', `
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: ${admin} } } }
-static_resources:
-  listeners:
-  - name: main
-    address: { socket_address: { address: 127.0.0.1, port_value: ${port} } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ingress
-          route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: up, timeout: 0s } }] }] }
-          http_filters: [{ name: envoy.filters.http.router }]
-  clusters:
-  - name: up
-    connect_timeout: 1s
-    load_assignment: { cluster_name: up, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${up.port} } } } }] }] }
-`), admin);
+  p = await startProcess(tempFile('s.yaml', proxyBootstrap({ listenPort: port, adminPort: admin, upstreamPort: up.port, routeExtra: 'timeout: 0s' })), admin);
 }, 30000);
 
 afterAll(async () => {
