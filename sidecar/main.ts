@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigErrors } from './contracts/errors.ts';
 import { ExtensionRegistry } from './contracts/extension.ts';
+import { setup as setupAccessLoggers } from './access-log/extension.ts';
 import { CliError, HELP, parseCli, type CliOptions } from './cli.ts';
 import { loadBootstrap } from './bootstrap/load.ts';
 import { startDemoUpstream } from './lifecycle/demo-upstream.ts';
@@ -24,6 +25,7 @@ export const VERSION: string = (JSON.parse(readFileSync(fromRepo('package.json')
 export function createRegistry(): ExtensionRegistry {
   const registry = new ExtensionRegistry();
   setupHttpConnectionManager(registry);
+  setupAccessLoggers(registry);
   return registry;
 }
 

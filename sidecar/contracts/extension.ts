@@ -6,6 +6,7 @@
  * explicit: sidecar/main.ts calls each extension's setup() once.
  */
 import type { Socket } from 'node:net';
+import type { AccessLoggerFactory } from './access-log.ts';
 import type { ConfigError, ParseResult } from './errors.ts';
 import type { StatsScope } from './stats.ts';
 
@@ -116,6 +117,8 @@ export interface NetworkFilterRuntime {
   readonly log: { debug(o: object, m: string): void; info(o: object, m: string): void; warn(o: object, m: string): void };
   /** True once the owning listener drains. */
   draining(): boolean;
+  /** Builds an access logger from a validated envoy.access_loggers config. */
+  readonly accessLoggers: AccessLoggerFactory;
 }
 
 /** The per-filter-chain runtime of a terminal network filter. */

@@ -10,6 +10,8 @@ import type { ExtensionRegistry } from '../contracts/extension.ts';
 import type { Gauge } from '../contracts/stats.ts';
 import type { ClusterView, ListenerView, ServerState, ServerView } from '../admin/server-view.ts';
 import { startAdmin } from '../admin/admin-server.ts';
+import { createAccessLogger, type AccessLoggerConfig } from '../access-log/extension.ts';
+import { AccessLogManager } from '../access-log/sinks.ts';
 import { ListenerManager } from '../listener/listener-manager.ts';
 import { StatsStore } from '../stats/store.ts';
 import { TagProducer } from '../stats/tag-extraction.ts';
@@ -45,6 +47,7 @@ export class Server implements ServerView {
   private readonly opts: ServerOptions;
   private readonly clustersMgr: ClusterManager;
   private readonly listenersMgr: ListenerManager;
+  private readonly accessLogs: AccessLogManager;
   private admin: { port: number; close(): Promise<void> } | undefined;
   private readonly stateGauge: Gauge;
   private readonly liveGauge: Gauge;
@@ -86,8 +89,10 @@ export class Server implements ServerView {
     const log = opts.logs.get('upstream');
     this.clustersMgr = new ClusterManager(this.stats, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) });
     const conn = opts.logs.get('connection');
+    this.accessLogs = new AccessLogManager(this.stats);
     this.listenersMgr = new ListenerManager(opts.registry, this.stats, {
       clusters: { cluster: (name) => this.clustersMgr.get(name) },
+      accessLoggers: (cfg) => createAccessLogger(cfg as AccessLoggerConfig, this.accessLogs),
       log: { debug: (o, m) => conn.debug(o, m), info: (o, m) => conn.info(o, m), warn: (o, m) => conn.warn(o, m) },
     });
   }
@@ -215,6 +220,7 @@ export class Server implements ServerView {
     await this.clustersMgr.drain().catch(() => undefined);
     this.clustersMgr.destroy();
     await this.admin?.close().catch(() => undefined);
+    await this.accessLogs.close();
     this.opts.logs.get('main').info({}, 'exiting');
     this.resolveExit(0);
   }

@@ -10,6 +10,7 @@ import type { Extension, ExtensionRegistry, ParseContext } from '../../../sideca
 import { bool, durationMs, int, list, msg, str, type Json } from '../../../xds/translate/proto-values.ts';
 import { parseRouteConfig, type RouteConfig } from '../route/route-config.ts';
 import { RouteTable, type PortStripping } from '../route/route-match.ts';
+import { parseLogFilter, type LogFilter } from '../access-log-filter.ts';
 import { parseLocalReplyConfig, type LocalReplyConfig } from './local-reply.ts';
 
 /** Type name of the HCM config. */
@@ -52,11 +53,30 @@ export interface HcmConfig {
   readonly h2MaxConcurrentStreams: number;
   readonly h2InitialStreamWindow: number;
   readonly h2InitialConnectionWindow: number;
+  readonly accessLogs: readonly AccessLogEntryConfig[];
+}
+
+/** One `access_log` entry: an optional filter and the logger's config. */
+export interface AccessLogEntryConfig {
+  readonly filter: LogFilter | undefined;
+  readonly logger: unknown;
+}
+
+/** Parses `access_log` entries (HCM, and listeners later). */
+export function parseAccessLogs(v: unknown, path: string, registry: ExtensionRegistry, ctx: ParseContext): AccessLogEntryConfig[] {
+  return list(v).map((a, i) => {
+    const p = `${path}[${i}]`;
+    const { extension, config, typed, what } = registry.resolve('envoy.access_loggers', a);
+    if (!extension) throw new ConfigError(typed ? `${p}.typed_config` : `${p}.name`, `unsupported access logger ${what} (file, stdout and stderr are implemented)`);
+    const r = extension.parse(config, { path: typed ? `${p}.typed_config` : p, warn: ctx.warn });
+    if (!r.ok) throw r.errors[0]!;
+    const f = msg(a['filter']);
+    return Object.freeze({ filter: f ? parseLogFilter(f, `${p}.filter`) : undefined, logger: r.config });
+  });
 }
 
 /** Envoy HCM fields we accept but do not act on, with why that is safe. */
 const WARN_ONLY: Record<string, string> = {
-  access_log: 'access logging is not implemented yet; no access log is written',
   tracing: 'tracing is not implemented yet; no spans are emitted',
   http_protocol_options: 'HTTP/1.1 protocol options are not applied',
   normalize_path: 'path normalization is not applied',
@@ -149,6 +169,7 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
     h2MaxConcurrentStreams: int(h2['max_concurrent_streams'], 2147483647),
     h2InitialStreamWindow: int(h2['initial_stream_window_size'], 268435456),
     h2InitialConnectionWindow: int(h2['initial_connection_window_size'], 268435456),
+    accessLogs: Object.freeze(parseAccessLogs(c['access_log'], `${path}.access_log`, registry, ctx)),
   });
 }
 

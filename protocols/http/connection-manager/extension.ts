@@ -24,11 +24,13 @@ export function setup(registry: ExtensionRegistry): void {
       }
     },
     createHandler(config, rt) {
+      const accessLogs = Object.freeze(config.accessLogs.map((a) => ({ filter: a.filter, logger: rt.accessLoggers(a.logger) })));
       return new HttpConnectionManager(config, rt.stats, {
         cluster: (name) => rt.clusters.cluster(name) as Cluster | undefined,
         get draining() {
           return rt.draining();
         },
+        accessLogs,
         log: rt.log,
       });
     },

@@ -7,12 +7,12 @@
  */
 import { ConfigError } from '../../../sidecar/contracts/errors.ts';
 import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
-import { int, list, msg, str, type Json } from '../../../xds/translate/proto-values.ts';
-import { parseHeaderMatcher, type HeaderMatch } from '../route/route-config.ts';
+import { int, list, msg, str } from '../../../xds/translate/proto-values.ts';
+import { parseLogFilter, type LogFilter } from '../access-log-filter.ts';
 
 /** One mapper of local_reply_config. */
 interface Mapper {
-  readonly matches: (status: number, headers: HeaderMap) => boolean;
+  readonly matches: LogFilter;
   readonly status?: number;
   readonly body?: string;
   readonly contentType?: string;
@@ -28,28 +28,6 @@ export interface LocalReply {
   status: number;
   body: string;
   contentType: string;
-}
-
-function parseFilter(f: Json, p: string): Mapper['matches'] {
-  if (f['status_code_filter'] !== undefined) {
-    const cmp = msg(msg(f['status_code_filter'])!['comparison'])!;
-    const op = str(cmp['op']) || 'EQ';
-    const v = int(msg(cmp['value'])?.['default_value'], 0);
-    return (s) => (op === 'EQ' ? s === v : op === 'GE' ? s >= v : s <= v);
-  }
-  if (f['header_filter'] !== undefined) {
-    const hm: HeaderMatch = parseHeaderMatcher(msg(msg(f['header_filter'])!['header'])!, `${p}.header_filter.header`);
-    return (_s, h) => {
-      const v = h[hm.name];
-      return hm.test(Array.isArray(v) ? v.join(',') : v);
-    };
-  }
-  if (f['and_filter'] !== undefined || f['or_filter'] !== undefined) {
-    const isAnd = f['and_filter'] !== undefined;
-    const subs = list(msg(f[isAnd ? 'and_filter' : 'or_filter'])!['filters']).map((s, i) => parseFilter(s, `${p}.${isAnd ? 'and' : 'or'}_filter.filters[${i}]`));
-    return isAnd ? (s, h) => subs.every((m) => m(s, h)) : (s, h) => subs.some((m) => m(s, h));
-  }
-  throw new ConfigError(p, `access-log filter kind ${Object.keys(f).join(',')} is not supported in local_reply_config`);
 }
 
 /** Parses HttpConnectionManager.local_reply_config. */
@@ -71,15 +49,15 @@ export function parseLocalReplyConfig(v: unknown, path: string): LocalReplyConfi
       body = tfs['inline_string'];
       contentType = typeof bfo['content_type'] === 'string' ? bfo['content_type'] : 'text/plain';
     }
-    return { matches: parseFilter(f, `${p}.filter`), status: m['status_code'] !== undefined ? int(m['status_code'], 0) : undefined, body, contentType };
+    return { matches: parseLogFilter(f, `${p}.filter`), status: m['status_code'] !== undefined ? int(m['status_code'], 0) : undefined, body, contentType };
   });
   return { mappers };
 }
 
 /** Applies the first matching mapper to a local reply. */
-export function mapLocalReply(cfg: LocalReplyConfig, reply: LocalReply, requestHeaders: HeaderMap): LocalReply {
+export function mapLocalReply(cfg: LocalReplyConfig, reply: LocalReply, requestHeaders: HeaderMap, responseFlags: string, durationMs: number): LocalReply {
   for (const m of cfg.mappers) {
-    if (!m.matches(reply.status, requestHeaders)) continue;
+    if (!m.matches({ responseCode: reply.status, requestHeaders, responseFlags, durationMs })) continue;
     return {
       status: m.status ?? reply.status,
       body: m.body ?? reply.body,

@@ -10,7 +10,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
+import type { AccessLogEntry, AccessLogger } from '../../../sidecar/contracts/access-log.ts';
 import type { ConnectionInfo, HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
+import type { LogFilter } from '../access-log-filter.ts';
 import type { Cluster } from '../../../sidecar/upstream/cluster.ts';
 import type { UpstreamHost } from '../../../sidecar/upstream/host.ts';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../../../sidecar/upstream/upstream-request.ts';
@@ -27,9 +29,29 @@ export interface RouterRuntime {
   cluster(name: string): Cluster | undefined;
   /** True while the listener drains: responses ask the client to close. */
   readonly draining: boolean;
+  /** The HCM's access logs (empty: no entry is built). */
+  readonly accessLogs: readonly RouterAccessLog[];
+}
+
+/** An access log with its filter, as the router runs it. */
+export interface RouterAccessLog {
+  readonly filter: LogFilter | undefined;
+  readonly logger: AccessLogger;
 }
 
 const MAX_REPLAY_BODY = 1024 * 1024;
+/** Envoy's RESPONSE_CODE_DETAILS for the local replies the router makes. */
+const LOCAL_REPLY_DETAILS: Record<string, string> = {
+  NR: 'route_not_found',
+  NC: 'cluster_not_found',
+  UH: 'no_healthy_upstream',
+  UF: 'upstream_reset_before_response_started{connection_failure}',
+  'UF,URX': 'upstream_reset_before_response_started{connection_failure}',
+  UC: 'upstream_reset_before_response_started{connection_termination}',
+  'UC,URX': 'upstream_reset_before_response_started{connection_termination}',
+  UT: 'upstream_response_timeout',
+  SI: 'stream_idle_timeout',
+};
 /** Request headers that steer the router and are not forwarded. */
 const CONSUMED_REQUEST_HEADERS = new Set(['x-envoy-upstream-rq-timeout-ms', 'x-envoy-retry-on', 'x-envoy-max-retries', 'x-envoy-upstream-rq-per-try-timeout-ms']);
 
@@ -65,6 +87,16 @@ export class RouterStream implements UpstreamResponseHandler {
   private path = '';
   /** Envoy's %RESPONSE_FLAGS% for this stream. */
   responseFlags = '';
+  // What access logs report (kept up to date only as cheap assignments).
+  private responseCode = 0;
+  private responseHeaders: HeaderMap | undefined;
+  private responseTrailers: HeaderMap | undefined;
+  private responseStart = 0;
+  private bytesSent = 0;
+  private upstreamKey: string | undefined;
+  private failureReason: string | undefined;
+  private details = '';
+  private readonly startEpoch = Date.now();
   private hash: bigint | undefined;
   private fmt: HeaderFormatContext;
   private weighted: ForwardAction['weighted'] extends infer W ? (W extends { clusters: readonly (infer C)[] } ? C : never) | undefined : never;
@@ -330,6 +362,7 @@ export class RouterStream implements UpstreamResponseHandler {
       return;
     }
     this.host = host;
+    this.upstreamKey = host.key;
     this.attempts++;
     if (this.cfg.routes && this.route!.action.kind === 'forward' && this.route!.action.autoHostRewrite) {
       this.authority = host.hostname ? (host.port ? `${host.hostname}:${host.port}` : host.hostname) : host.key;
@@ -401,12 +434,17 @@ export class RouterStream implements UpstreamResponseHandler {
     this.setServerHeader(headers);
     this.clearTimeout();
     this.countDownstream(status);
+    this.responseCode = status;
+    this.responseHeaders = headers;
+    this.responseStart = performance.now();
+    this.details = 'via_upstream';
     this.ds.sendHeaders(status, headers, false);
   }
 
   onData(chunk: Buffer): boolean {
     if (this.done) return true;
     this.idleTimer?.refresh();
+    this.bytesSent += chunk.length;
     const ok = this.ds.write(chunk);
     if (!ok) this.ds.onDrain(() => this.upstream?.resume());
     return ok;
@@ -414,6 +452,7 @@ export class RouterStream implements UpstreamResponseHandler {
 
   onEnd(trailers: HeaderMap | undefined): void {
     if (this.done) return;
+    this.responseTrailers = trailers;
     this.finishAttempt();
     this.cluster!.stats.rqCompleted.inc();
     this.cluster!.stats.rqTime.record(performance.now() - this.upstreamStart);
@@ -443,7 +482,8 @@ export class RouterStream implements UpstreamResponseHandler {
     }
     if (kind === 'reset') this.cluster!.stats.rqRxReset.inc();
     const reason = kind === 'connect' ? 'connection failure' : 'connection termination';
-    const flag = this.attempts > 1 && r && this.retriesLeft === 0 ? 'URX' : kind === 'connect' ? 'UF' : 'UC';
+    const flag = this.attempts > 1 && r && this.retriesLeft === 0 ? (kind === 'connect' ? 'UF,URX' : 'UC,URX') : kind === 'connect' ? 'UF' : 'UC';
+    if (kind === 'connect') this.failureReason = detail;
     this.localReply(503, `upstream connect error or disconnect/reset before headers. ${this.attempts > 1 ? 'retried and the latest ' : ''}reset reason: ${reason}${kind === 'connect' ? `, transport failure reason: ${detail}` : ''}`, flag);
   }
 
@@ -551,7 +591,7 @@ export class RouterStream implements UpstreamResponseHandler {
       return;
     }
     let reply = { status, body, contentType: 'text/plain' };
-    if (!fromRoute) reply = mapLocalReply(this.cfg.localReply, reply, this.ds.headers);
+    if (!fromRoute) reply = mapLocalReply(this.cfg.localReply, reply, this.ds.headers, flag, performance.now() - this.start);
     const headers: HeaderMap = { ...extra };
     if (reply.body) {
       headers['content-type'] = fromRoute ? (extra['content-type'] ?? 'text/plain') : reply.contentType;
@@ -561,8 +601,13 @@ export class RouterStream implements UpstreamResponseHandler {
     this.setServerHeader(headers);
     this.countDownstream(reply.status);
     const head = first(this.ds.headers[':method']) === 'HEAD';
+    this.responseCode = reply.status;
+    this.responseHeaders = headers;
+    this.responseStart = performance.now();
+    this.details = fromRoute ? 'direct_response' : LOCAL_REPLY_DETAILS[flag] ?? 'local_reply';
     this.ds.sendHeaders(reply.status, headers, !reply.body || head);
     if (reply.body && !head) {
+      this.bytesSent += Buffer.byteLength(reply.body);
       this.ds.write(Buffer.from(reply.body));
       this.ds.end();
     }
@@ -575,7 +620,38 @@ export class RouterStream implements UpstreamResponseHandler {
 
   private complete(): void {
     if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = undefined; }
-    this.stats.rqTime.record(performance.now() - this.start);
+    const now = performance.now();
+    this.stats.rqTime.record(now - this.start);
     this.stats.streamDone();
+    if (this.rt.accessLogs.length) this.writeAccessLogs(now);
+  }
+
+  private writeAccessLogs(now: number): void {
+    const h = this.ds.headers;
+    const len = Number(first(h['content-length']) ?? 0);
+    const entry: AccessLogEntry = {
+      startTime: this.startEpoch,
+      durationMs: now - this.start,
+      responseDurationMs: this.responseStart ? this.responseStart - this.start : undefined,
+      requestHeaders: h,
+      responseHeaders: this.responseHeaders,
+      responseTrailers: this.responseTrailers,
+      responseCode: this.ds.headersSent || this.responseCode ? this.responseCode : 0,
+      responseFlags: this.responseFlags,
+      responseCodeDetails: this.details,
+      bytesReceived: Number.isFinite(len) ? len : 0,
+      bytesSent: this.bytesSent,
+      protocol: this.ds.protocol,
+      connection: this.conn,
+      upstreamHost: this.upstreamKey,
+      upstreamCluster: this.cluster?.config.name,
+      upstreamTransportFailureReason: this.failureReason,
+      routeName: this.route?.name,
+      attemptCount: this.attempts,
+    };
+    for (const a of this.rt.accessLogs) {
+      if (a.filter && !a.filter({ responseCode: entry.responseCode, requestHeaders: h, responseFlags: entry.responseFlags, durationMs: entry.durationMs })) continue;
+      a.logger.log(entry);
+    }
   }
 }
