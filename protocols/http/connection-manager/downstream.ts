@@ -21,6 +21,8 @@ export interface Downstream {
   readonly headersSent: boolean;
   /** Sends response headers; `endStream` when there is no body. */
   sendHeaders(status: number, headers: HeaderMap, endStream: boolean): void;
+  /** Sends a complete response (headers and an optional body) at once. */
+  respond(status: number, headers: HeaderMap, body: Buffer | undefined): void;
   /** Writes a body chunk; false when the peer is not reading (wait for onDrain). */
   write(chunk: Buffer): boolean;
   /** Ends the response, with trailers where the codec carries them. */
@@ -108,6 +110,11 @@ export class Http1Downstream implements Downstream {
     if (endStream && !hasLength && this.req.method !== 'HEAD' && status !== 204 && status !== 304) out.push('content-length', '0');
     this.res.writeHead(status, out);
     if (endStream) this.res.end();
+  }
+
+  respond(status: number, headers: HeaderMap, body: Buffer | undefined): void {
+    this.sendHeaders(status, headers, false);
+    this.res.end(body);
   }
 
   write(chunk: Buffer): boolean {
@@ -201,15 +208,21 @@ export class Http2Downstream implements Downstream {
     }
   }
 
+  respond(status: number, headers: HeaderMap, body: Buffer | undefined): void {
+    this.sendHeaders(status, headers, false);
+    this.end(undefined, body);
+  }
+
   write(chunk: Buffer): boolean {
     if (this.stream.destroyed) return true;
     return this.stream.write(chunk);
   }
 
-  end(trailers?: HeaderMap): void {
+  end(trailers?: HeaderMap, last?: Buffer): void {
     if (this.stream.destroyed) return;
     this.pendingTrailers = trailers;
-    this.stream.end();
+    if (last) this.stream.end(last);
+    else this.stream.end();
   }
 
   reset(): void {
