@@ -27,7 +27,6 @@ export class Http2Pool implements ConnectionPool {
   private readonly target: SocketAddress;
   private readonly opts: Http2PoolOptions;
   private readonly authority: string;
-  private closed = false;
   private active = 0;
 
   constructor(target: SocketAddress, opts: Http2PoolOptions) {
@@ -135,14 +134,12 @@ export class Http2Pool implements ConnectionPool {
   }
 
   async drain(): Promise<void> {
-    this.closed = true;
     const s = this.session;
     if (!s || s.closed) return;
     await new Promise<void>((resolve) => s.close(() => resolve()));
   }
 
   destroy(): void {
-    this.closed = true;
     this.session?.destroy();
   }
 }

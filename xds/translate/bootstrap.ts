@@ -121,6 +121,9 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
   if (list(sr['secrets']).length) errors.push(new ConfigError('static_resources.secrets', 'secrets need TLS, which is not supported yet'));
   const clusters: ClusterConfig[] = [];
   const clusterNames = new Set<string>();
+  // Names as written, so a route naming a cluster that failed to parse is
+  // not reported twice.
+  const writtenClusterNames = new Set(list(sr['clusters']).map((c) => str(c['name'])));
   list(sr['clusters']).forEach((c, i) => {
     const cfg = attempt(() => parseCluster(c, `static_resources.clusters[${i}]`, (w) => warnings.push(w)));
     if (!cfg) return;
@@ -141,7 +144,7 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
     cfg.filterChains.forEach((fc, j) => fc.filters.forEach((f, k) => {
       const rc = (f.config as { routeConfig?: { referencedClusters: readonly string[] } }).routeConfig;
       for (const name of rc?.referencedClusters ?? []) {
-        if (!clusterNames.has(name) && list(sr['clusters']).some((c) => str(c['name']) === name) === false) {
+        if (!writtenClusterNames.has(name)) {
           errors.push(new ConfigError(`${path}.filter_chains[${j}].filters[${k}]`, `route references unknown cluster '${name}'`));
         }
       }

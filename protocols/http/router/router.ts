@@ -22,7 +22,7 @@ import type { Downstream } from '../connection-manager/downstream.ts';
 import { mapLocalReply } from '../connection-manager/local-reply.ts';
 import type { HcmStats } from '../connection-manager/hcm-stats.ts';
 import { applyHeaderMutation, type HeaderFormatContext } from '../route/header-mutation.ts';
-import { parseRetryOn, type ForwardAction, type RedirectAction, type RetryPolicy, type Route, type VirtualHost } from '../route/route-config.ts';
+import { parseRetryOn, type ForwardAction, type RedirectAction, type RetryPolicy, type Route, type VirtualHost, type WeightedCluster } from '../route/route-config.ts';
 
 /** What the router needs from the process around it. */
 export interface RouterRuntime {
@@ -103,7 +103,8 @@ export class RouterStream implements UpstreamResponseHandler {
   private readonly startEpoch = Date.now();
   private hash: bigint | undefined;
   private fmt: HeaderFormatContext;
-  private weighted: ForwardAction['weighted'] extends infer W ? (W extends { clusters: readonly (infer C)[] } ? C : never) | undefined : never;
+  /** The weighted cluster picked, whose header mutations apply. */
+  private weighted: WeightedCluster | undefined;
 
   constructor(cfg: HcmConfig, ds: Downstream, conn: ConnectionInfo, rt: RouterRuntime, stats: HcmStats) {
     this.cfg = cfg;
@@ -112,7 +113,6 @@ export class RouterStream implements UpstreamResponseHandler {
     this.rt = rt;
     this.stats = stats;
     this.fmt = { connection: conn, protocol: ds.protocol };
-    this.weighted = undefined;
   }
 
   /** Runs the request. Never throws. */
