@@ -13,7 +13,7 @@ import { ClusterStats } from './cluster-stats.ts';
 import { HealthChecker } from './health-checker.ts';
 import { UpstreamHost } from './host.ts';
 import { loadBalancerFactory } from './lb-factory.ts';
-import { Http1Pool } from './pool-http1.ts';
+import { LeanHttp1Pool } from './pool-http1-lean.ts';
 import { Http2Pool } from './pool-http2.ts';
 import type { ConnectionPool } from './upstream-request.ts';
 
@@ -72,7 +72,7 @@ export class Cluster {
       const c = this.config;
       p = c.protocol === 'http2'
         ? new Http2Pool(host.socket, { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, stats })
-        : new Http1Pool(host.socket, { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, maxRequestsPerConnection: c.maxRequestsPerConnection, stats });
+        : new LeanHttp1Pool(host.socket, { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, maxRequestsPerConnection: c.maxRequestsPerConnection, stats });
       this.pools.set(host.key, p);
     }
     return p;
