@@ -8,13 +8,13 @@
  * can wait for a client's ACK or NACK instead of sleeping.
  */
 import * as grpc from '@grpc/grpc-js';
-import { DISCOVERY_SERVICES, codecs, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from './xds-codec.ts';
+import { DISCOVERY_SERVICES, codecs, type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse } from '../../xds/ads/discovery-messages.ts';
 import { ResourceStore, type TypeState } from './xds-resources.ts';
 import { DeltaStream, SotwStream, type RecordedRequest, type SentResponse, type StreamHost } from './xds-streams.ts';
 
 export type { RecordedRequest, SentResponse } from './xds-streams.ts';
 
-export { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, VIRTUAL_HOST } from './xds-codec.ts';
+export { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET, VIRTUAL_HOST } from '../../xds/ads/discovery-messages.ts';
 
 /** Where to listen. */
 export interface XdsServerOptions {

@@ -13,7 +13,7 @@ import { create, type JsonObject, type Message } from '@bufbuild/protobuf';
 import {
   CLUSTER, LISTENER, deltaResponse, discoveryResponse, nodeJson, schemas,
   type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse,
-} from './xds-codec.ts';
+} from '../../xds/ads/discovery-messages.ts';
 import type { StoredResource, TypeState } from './xds-resources.ts';
 
 /** One request as a stream received it, classified. */

@@ -18,7 +18,7 @@ import { envoyRegistry } from '../../../xds/proto/registry.ts';
 import {
   ADS_DELTA_PATH, ADS_SOTW_PATH, codecs, deltaRequest, discoveryRequest, rpcStatus,
   type DeltaDiscoveryRequest, type DeltaDiscoveryResponse, type DiscoveryRequest, type DiscoveryResponse,
-} from '../../support/xds-codec.ts';
+} from '../../../xds/ads/discovery-messages.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
 
 const HCM = 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';

@@ -1,14 +1,15 @@
 /**
- * The xDS discovery messages and their gRPC method definitions for tests:
+ * The xDS discovery messages and their gRPC method definitions:
  * typed shapes over the descriptors of envoyRegistry() (no generated code),
  * binary codecs through @bufbuild/protobuf, and the paths of the aggregated
- * and per-type discovery services. The test ADS server and the tests' own
- * delta client share these, so both ends speak the same bytes.
+ * and per-type discovery services. The ADS client and the test ADS server
+ * share these, so both ends speak the same bytes.
  */
 import { create, fromBinary, toBinary, toJson, type JsonObject, type Message } from '@bufbuild/protobuf';
 import type { GenMessage } from '@bufbuild/protobuf/codegenv2';
 import type { Any } from '@bufbuild/protobuf/wkt';
-import { envoyRegistry } from '../../xds/proto/registry.ts';
+import { InvariantError } from '../../sidecar/contracts/errors.ts';
+import { envoyRegistry } from '../proto/registry.ts';
 
 /** google.rpc.Status as it appears in `error_detail`. */
 export interface RpcStatus extends Message<'google.rpc.Status'> {
@@ -64,7 +65,7 @@ export interface DeltaDiscoveryResponse extends Message<'envoy.service.discovery
 
 function schema<T extends Message>(typeName: T['$typeName']): GenMessage<T> {
   const desc = envoyRegistry().getMessage(typeName);
-  if (!desc) throw new Error(`envoy registry lacks ${typeName}`);
+  if (!desc) throw new InvariantError(`envoy registry lacks ${typeName}`);
   return desc as unknown as GenMessage<T>;
 }
 
