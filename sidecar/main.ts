@@ -15,11 +15,18 @@ import { LogRegistry, isLogLevel } from './lifecycle/log.ts';
 import { Server } from './lifecycle/server.ts';
 import { fromRepo } from './paths.ts';
 import { setup as setupHttpConnectionManager } from '../protocols/http/connection-manager/extension.ts';
+import { parseRouteConfig } from '../protocols/http/route/route-config.ts';
+import { RouteTable } from '../protocols/http/route/route-match.ts';
 import { releaseEnvoyRegistry } from '../xds/proto/registry.ts';
 import { translateBootstrap, type BootstrapSnapshot } from '../xds/translate/bootstrap.ts';
 
 /** The package version. */
 export const VERSION: string = (JSON.parse(readFileSync(fromRepo('package.json'), 'utf8')) as { version: string }).version;
+
+/** RDS: a RouteConfiguration resource to the table the HCM routes with. */
+export function parseRouteTable(json: Record<string, unknown>, path: string): RouteTable {
+  return new RouteTable(parseRouteConfig(json, path, { readFile: (p) => readFileSync(p, 'utf8') }));
+}
 
 /** Every extension this build has, registered once. */
 export function createRegistry(): ExtensionRegistry {
@@ -83,8 +90,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stdout.write(`configuration '${opts.configPath ?? '--config-yaml'}' OK\n`);
     return 0;
   }
-  // Static configuration only, so far: nothing decodes protos after start.
-  releaseEnvoyRegistry();
+  // Without xDS nothing decodes protos after start-up.
+  if (!snapshot.xds) releaseEnvoyRegistry();
   const logs = new LogRegistry(opts.logLevel, opts.componentLogLevel);
   for (const n of opts.notes) logs.get('main').info({}, n);
   if (opts.command === 'demo') {
@@ -100,6 +107,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     version: VERSION,
     commandLineOptions: opts.raw,
     concurrency: opts.concurrency,
+    xdsRouteParser: parseRouteTable,
   });
   process.on('SIGTERM', () => server.shutdown('SIGTERM'));
   process.on('SIGINT', () => server.shutdown('SIGINT'));

@@ -142,14 +142,17 @@ function buildSections(view: ServerView, match: (name: string) => boolean, inclu
     schema: SCHEMAS.bootstrap,
     fields: { bootstrap: redact(view.bootstrap), last_updated: rfc3339(view.startedAt) },
   });
-  sections.set('clusters', {
-    schema: SCHEMAS.clusters,
-    fields: {
-      static_clusters: clusters
-        .filter((c) => match(c.name))
-        .map((c) => ({ cluster: any('envoy.config.cluster.v3.Cluster', c.raw), last_updated: rfc3339(c.addedAt) })),
-    },
-  });
+  const versions = view.xdsVersions?.() ?? {};
+  const clusterFields: JsonObject = {
+    static_clusters: clusters
+      .filter((c) => c.versionInfo === undefined && match(c.name))
+      .map((c) => ({ cluster: any('envoy.config.cluster.v3.Cluster', c.raw), last_updated: rfc3339(c.addedAt) })),
+    dynamic_active_clusters: clusters
+      .filter((c) => c.versionInfo !== undefined && match(c.name))
+      .map((c) => ({ version_info: c.versionInfo!, cluster: any('envoy.config.cluster.v3.Cluster', c.raw), last_updated: rfc3339(c.addedAt) })),
+  };
+  if (versions.cds !== undefined) clusterFields['version_info'] = versions.cds;
+  sections.set('clusters', { schema: SCHEMAS.clusters, fields: clusterFields });
   if (includeEds && clusters.length > 0) {
     const endpoints: JsonObject[] = [];
     for (const c of clusters) {
@@ -174,14 +177,19 @@ function buildSections(view: ServerView, match: (name: string) => boolean, inclu
     }
     sections.set('endpoint', { schema: SCHEMAS.endpoint, fields: { static_endpoint_configs: endpoints } });
   }
-  sections.set('listeners', {
-    schema: SCHEMAS.listeners,
-    fields: {
-      static_listeners: listeners
-        .filter((l) => match(l.name))
-        .map((l) => ({ listener: any('envoy.config.listener.v3.Listener', l.raw), last_updated: rfc3339(l.addedAt) })),
-    },
-  });
+  const listenerFields: JsonObject = {
+    static_listeners: listeners
+      .filter((l) => l.versionInfo === undefined && match(l.name))
+      .map((l) => ({ listener: any('envoy.config.listener.v3.Listener', l.raw), last_updated: rfc3339(l.addedAt) })),
+    dynamic_listeners: listeners
+      .filter((l) => l.versionInfo !== undefined && match(l.name))
+      .map((l) => ({
+        name: l.name,
+        active_state: { version_info: l.versionInfo!, listener: any('envoy.config.listener.v3.Listener', l.raw), last_updated: rfc3339(l.addedAt) },
+      })),
+  };
+  if (versions.lds !== undefined) listenerFields['version_info'] = versions.lds;
+  sections.set('listeners', { schema: SCHEMAS.listeners, fields: listenerFields });
   const routes: JsonObject[] = [];
   for (const l of listeners) {
     for (const rc of l.routeConfigs) {
@@ -190,7 +198,10 @@ function buildSections(view: ServerView, match: (name: string) => boolean, inclu
       routes.push({ route_config: any('envoy.config.route.v3.RouteConfiguration', rc), last_updated: rfc3339(l.addedAt) });
     }
   }
-  sections.set('routes', { schema: SCHEMAS.routes, fields: { static_route_configs: routes } });
+  const dynamicRoutes = (view.dynamicRouteConfigs?.() ?? [])
+    .filter((r) => match(r.name))
+    .map((r) => ({ version_info: r.versionInfo, route_config: any('envoy.config.route.v3.RouteConfiguration', r.raw), last_updated: rfc3339(r.lastUpdated) }));
+  sections.set('routes', { schema: SCHEMAS.routes, fields: { static_route_configs: routes, dynamic_route_configs: dynamicRoutes } });
   return sections;
 }
 

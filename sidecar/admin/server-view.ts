@@ -23,6 +23,8 @@ export interface ClusterHostView {
 /** One cluster as /clusters and /config_dump show it. */
 export interface ClusterView {
   readonly name: string;
+  /** Set for clusters from CDS: the version_info they arrived with. */
+  readonly versionInfo?: string;
   readonly raw: Readonly<Record<string, unknown>>;
   readonly addedAt: Date;
   readonly hosts: readonly ClusterHostView[];
@@ -31,6 +33,8 @@ export interface ClusterView {
 /** One listener as /listeners and /config_dump show it. */
 export interface ListenerView {
   readonly name: string;
+  /** Set for listeners from LDS: the version_info they arrived with. */
+  readonly versionInfo?: string;
   /** `127.0.0.1:10000` or the pipe path. */
   readonly address: string;
   /** The actually bound port (differs when configured with port 0). */
@@ -48,8 +52,20 @@ export interface RuntimeLayerView {
   readonly values: Readonly<Record<string, unknown>>;
 }
 
+/** A route configuration from RDS, for /config_dump. */
+export interface DynamicRouteView {
+  readonly name: string;
+  readonly versionInfo: string;
+  readonly lastUpdated: Date;
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
 /** The server as the admin API sees it. */
 export interface ServerView {
+  /** RDS route configurations (none without xDS). */
+  dynamicRouteConfigs?(): readonly DynamicRouteView[];
+  /** Accepted CDS and LDS version_info (undefined without xDS). */
+  xdsVersions?(): { readonly cds?: string; readonly lds?: string };
   readonly state: ServerState;
   readonly startedAt: Date;
   readonly version: string;

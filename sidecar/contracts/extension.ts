@@ -119,6 +119,8 @@ export interface NetworkFilterRuntime {
   draining(): boolean;
   /** Builds an access logger from a validated envoy.access_loggers config. */
   readonly accessLoggers: AccessLoggerFactory;
+  /** RDS: the current route table of a route configuration name (filled by xDS). */
+  readonly routeConfigs: { get(name: string): unknown };
 }
 
 /** The per-filter-chain runtime of a terminal network filter. */

@@ -46,7 +46,9 @@ export type LbPolicyName = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HA
 /** A validated Cluster. */
 export interface ClusterConfig {
   readonly name: string;
-  readonly type: 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS';
+  readonly type: 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
+  /** EDS: the ClusterLoadAssignment name to subscribe to. */
+  readonly edsServiceName?: string;
   readonly lbPolicy: LbPolicyName;
   readonly lbOptions: Readonly<Record<string, number>>;
   readonly connectTimeoutMs: number;

@@ -6,9 +6,10 @@
  * with Connection: close, HTTP/2 gets GOAWAY, in-flight requests finish) ->
  * exit after --drain-time-s or when no connection is left.
  */
+import { InvariantError } from '../contracts/errors.ts';
 import type { ExtensionRegistry } from '../contracts/extension.ts';
 import type { Gauge } from '../contracts/stats.ts';
-import type { ClusterView, ListenerView, ServerState, ServerView } from '../admin/server-view.ts';
+import type { ClusterView, DynamicRouteView, ListenerView, ServerState, ServerView } from '../admin/server-view.ts';
 import { startAdmin } from '../admin/admin-server.ts';
 import { createAccessLogger, type AccessLoggerConfig } from '../access-log/extension.ts';
 import { AccessLogManager } from '../access-log/sinks.ts';
@@ -17,6 +18,7 @@ import { StatsStore } from '../stats/store.ts';
 import { TagProducer } from '../stats/tag-extraction.ts';
 import { ClusterManager } from '../upstream/cluster-manager.ts';
 import type { BootstrapSnapshot } from '../../xds/translate/bootstrap.ts';
+import { XdsManager, type RouteTableParser } from '../../xds/subscription/xds-manager.ts';
 import { addressString } from '../../xds/translate/address.ts';
 import type { LogRegistry } from './log.ts';
 
@@ -30,6 +32,8 @@ export interface ServerOptions {
   readonly version: string;
   readonly commandLineOptions: Readonly<Record<string, unknown>>;
   readonly concurrency: number;
+  /** Builds RDS route tables (protocols owns routes; main injects it). */
+  readonly xdsRouteParser?: RouteTableParser;
 }
 
 const STATE_VALUE: Record<ServerState, number> = { LIVE: 0, DRAINING: 1, PRE_INITIALIZING: 2, INITIALIZING: 3 };
@@ -48,6 +52,9 @@ export class Server implements ServerView {
   private readonly clustersMgr: ClusterManager;
   private readonly listenersMgr: ListenerManager;
   private readonly accessLogs: AccessLogManager;
+  private xds: XdsManager | undefined;
+  /** RDS route tables by route configuration name (filled by the xDS client). */
+  readonly routeTables = new Map<string, unknown>();
   private admin: { port: number; close(): Promise<void> } | undefined;
   private readonly stateGauge: Gauge;
   private readonly liveGauge: Gauge;
@@ -93,6 +100,7 @@ export class Server implements ServerView {
     this.listenersMgr = new ListenerManager(opts.registry, this.stats, {
       clusters: { cluster: (name) => this.clustersMgr.get(name) },
       accessLoggers: (cfg) => createAccessLogger(cfg as AccessLoggerConfig, this.accessLogs),
+      routeConfigs: this.routeTables,
       log: { debug: (o, m) => conn.debug(o, m), info: (o, m) => conn.info(o, m), warn: (o, m) => conn.warn(o, m) },
     });
   }
@@ -135,7 +143,36 @@ export class Server implements ServerView {
     this.setState('INITIALIZING');
     const t0 = performance.now();
     await this.clustersMgr.apply(this.opts.snapshot.clusters);
-    await this.listenersMgr.start(this.opts.snapshot.listeners);
+    const source = this.opts.snapshot.xds;
+    if (source) {
+      if (!this.opts.xdsRouteParser) throw new InvariantError('a bootstrap with dynamic_resources needs ServerOptions.xdsRouteParser');
+      // Static listeners serve from the start; LDS adds to them (Envoy starts
+      // every listener once the initial fetch is done; serving the static
+      // ones early only means the admin-adjacent listeners answer sooner).
+      await this.listenersMgr.start(this.opts.snapshot.listeners);
+      const xlog = this.opts.logs.get('config');
+      this.xds = new XdsManager({
+        source,
+        node: this.opts.snapshot.node,
+        version: this.version,
+        registry: this.opts.registry,
+        staticClusters: this.opts.snapshot.clusters,
+        staticListeners: this.opts.snapshot.listeners,
+        parseRouteTable: this.opts.xdsRouteParser,
+        stats: this.stats,
+        log: { info: (o, m) => xlog.info(o, m), warn: (o, m) => xlog.warn(o, m) },
+        sink: {
+          applyClusters: (all) => this.clustersMgr.apply(all),
+          applyEndpoints: (n, eps) => this.clustersMgr.applyEndpoints(n, eps),
+          removeEndpoints: (n) => this.clustersMgr.removeEndpoints(n),
+          applyListeners: async (all) => { await this.listenersMgr.apply(all, { drainTimeMs: this.opts.drainTimeS * 1000 }); },
+          setRouteTable: (n, t) => (t === undefined ? this.routeTables.delete(n) : this.routeTables.set(n, t)),
+        },
+      });
+      await this.xds.start();
+    } else {
+      await this.listenersMgr.start(this.opts.snapshot.listeners);
+    }
     this.stats.scope('server').histogram('initialization_time_ms').record(performance.now() - t0);
     this.setState('LIVE');
     log.info({ listeners: this.listenersMgr.all().map((l) => `${l.config.name}@${l.port}`) }, 'all listeners started; server LIVE');
@@ -152,8 +189,10 @@ export class Server implements ServerView {
 
   /** ServerView: clusters for /clusters and /config_dump. */
   clusters(): readonly ClusterView[] {
+    const dyn = this.xds?.dynamic.clusters;
     return this.clustersMgr.all().map((c) => ({
       name: c.config.name,
+      versionInfo: dyn?.get(c.config.name)?.versionInfo,
       raw: c.config.raw,
       addedAt: c.addedAt,
       hosts: c.hosts.map((h) => ({
@@ -170,8 +209,10 @@ export class Server implements ServerView {
 
   /** ServerView: listeners for /listeners and /config_dump. */
   listeners(): readonly ListenerView[] {
+    const dyn = this.xds?.dynamic.listeners;
     return this.listenersMgr.all().map((l) => ({
       name: l.config.name,
+      versionInfo: dyn?.get(l.config.name)?.versionInfo,
       address: addressString(l.config.address),
       boundPort: l.port,
       raw: l.config.raw,
@@ -182,6 +223,17 @@ export class Server implements ServerView {
       }),
       inbound: l.config.inbound,
     }));
+  }
+
+  /** ServerView: RDS route configurations. */
+  dynamicRouteConfigs(): readonly DynamicRouteView[] {
+    return [...(this.xds?.dynamic.routes.values() ?? [])];
+  }
+
+  /** ServerView: accepted CDS/LDS versions. */
+  xdsVersions(): { cds?: string; lds?: string } {
+    if (!this.xds) return {};
+    return { cds: this.xds.version('cds'), lds: this.xds.version('lds') };
   }
 
   /** ServerView: /drain_listeners. */
@@ -214,6 +266,7 @@ export class Server implements ServerView {
   private async finish(): Promise<void> {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     if (this.ticker) clearInterval(this.ticker);
+    this.xds?.close();
     const left = this.listenersMgr.activeConnections;
     if (left) this.opts.logs.get('main').warn({ connections: left }, 'drain time over; closing remaining connections');
     this.listenersMgr.closeAll();

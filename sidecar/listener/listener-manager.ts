@@ -1,20 +1,73 @@
 /**
- * The listener manager: builds and binds the listeners of a snapshot and
- * drains them, with Envoy's `listener_manager.*` stats.
+ * The listener manager: applies a set of listeners while traffic flows, with
+ * Envoy's listener update semantics (make-before-break) and its
+ * `listener_manager.*` stats. By name, comparing the listener as given:
+ * - unchanged: kept as is (same object, same socket, same connections);
+ * - added: built and bound;
+ * - modified, same address: updated in place (the socket keeps listening,
+ *   new connections get the new filter chains, the old ones drain);
+ * - modified, new address: the new one is bound first, then the old drains;
+ * - removed: stops accepting, drains, closes what is left after the drain time.
+ * Every change is built (and bound) before any is committed: a failure
+ * leaves the previous set serving, so the caller can NACK.
  */
 import type { ExtensionRegistry, NetworkFilterRuntime } from '../contracts/extension.ts';
-import type { ListenerConfig } from '../contracts/snapshot.ts';
-import type { Gauge, StatsScope } from '../contracts/stats.ts';
-import { Listener } from './listener.ts';
+import type { ListenerConfig, SocketAddress } from '../contracts/snapshot.ts';
+import type { Counter, Gauge, StatsScope } from '../contracts/stats.ts';
+import { addressString } from '../../xds/translate/address.ts';
+import type { ChainSet } from './chain-set.ts';
+import { Listener, sameAddress } from './listener.ts';
+
+/** What an apply changed, by listener name. */
+export interface ListenerUpdateResult {
+  readonly added: string[];
+  readonly modified: string[];
+  readonly removed: string[];
+}
+
+/** How an apply drains what it replaces or removes. */
+export interface ApplyOptions {
+  /** Connections of replaced/removed listeners still open after this long are closed. */
+  readonly drainTimeMs: number;
+}
+
+/** An apply refused because a listener could not be built or bound; nothing changed. */
+export class ListenerUpdateError extends Error {
+  /** The listener that failed. */
+  readonly listener: string;
+
+  constructor(listener: string, reason: string, cause?: unknown) {
+    super(`listener '${listener}': ${reason}`, { cause });
+    this.name = 'ListenerUpdateError';
+    this.listener = listener;
+  }
+}
+
+/** A socket address that identifies one socket (port 0 means "any": never shared). */
+function reusable(a: SocketAddress): boolean {
+  return a.kind === 'pipe' || a.port !== 0;
+}
 
 /** All listeners. */
 export class ListenerManager {
   private listeners: Listener[] = [];
+  /** Removed or replaced listeners still draining their connections. */
+  private readonly departing = new Set<Listener>();
   private readonly registry: ExtensionRegistry;
   private readonly stats: StatsScope;
   private readonly rt: Omit<NetworkFilterRuntime, 'draining' | 'stats'>;
   private readonly totalActive: Gauge;
+  private readonly totalDraining: Gauge;
+  private readonly chainsDraining: Gauge;
   private readonly workersStarted: Gauge;
+  private readonly added: Counter;
+  private readonly modified: Counter;
+  private readonly removed: Counter;
+  private readonly inPlace: Counter;
+  private readonly createSuccess: Counter;
+  private readonly createFailure: Counter;
+  /** Applies run one at a time, in call order. */
+  private queue: Promise<unknown> = Promise.resolve();
 
   constructor(registry: ExtensionRegistry, stats: StatsScope, rt: Omit<NetworkFilterRuntime, 'draining' | 'stats'>) {
     this.registry = registry;
@@ -22,25 +75,152 @@ export class ListenerManager {
     this.rt = rt;
     const lm = stats.scope('listener_manager');
     this.totalActive = lm.gauge('total_listeners_active');
+    this.totalDraining = lm.gauge('total_listeners_draining');
+    this.chainsDraining = lm.gauge('total_filter_chains_draining');
     this.workersStarted = lm.gauge('workers_started');
-    lm.counter('listener_added');
+    this.added = lm.counter('listener_added');
+    this.modified = lm.counter('listener_modified');
+    this.removed = lm.counter('listener_removed');
+    this.inPlace = lm.counter('listener_in_place_updated');
+    this.createSuccess = lm.counter('listener_create_success');
+    this.createFailure = lm.counter('listener_create_failure');
     lm.gauge('total_listeners_warming');
-    lm.gauge('total_listeners_draining');
   }
 
-  /** Builds and binds every listener; on a bind failure closes what was bound and rejects. */
+  /** Builds and binds every listener; on a failure closes what was bound and rejects. */
   async start(configs: readonly ListenerConfig[]): Promise<void> {
-    const built = configs.map((c) => new Listener(c, this.registry, this.stats, this.rt));
-    try {
-      for (const l of built) await l.listen();
-    } catch (e) {
-      for (const l of built) l.closeAll();
-      throw e;
-    }
-    this.listeners = built;
-    this.stats.scope('listener_manager').counter('listener_added').inc(built.length);
-    this.totalActive.set(built.length);
+    await this.apply(configs, { drainTimeMs: 0 });
     this.workersStarted.set(1);
+  }
+
+  /**
+   * Makes `configs` the listener set (see the module comment). Rejects with
+   * a ListenerUpdateError naming the listener when one cannot be built or
+   * bound; the previous set then keeps serving, and whatever this call
+   * built is closed again. Resolves once the new set serves; draining goes
+   * on in the background for up to drainTimeMs.
+   */
+  apply(configs: readonly ListenerConfig[], opts: ApplyOptions): Promise<ListenerUpdateResult> {
+    const run = this.queue.then(() => this.applyNow(configs, opts));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(configs: readonly ListenerConfig[], opts: ApplyOptions): Promise<ListenerUpdateResult> {
+    const names = new Set<string>();
+    for (const c of configs) {
+      if (names.has(c.name)) throw new ListenerUpdateError(c.name, 'duplicate listener name in the update');
+      names.add(c.name);
+    }
+    for (let i = 0; i < configs.length; i++) {
+      for (let j = i + 1; j < configs.length; j++) {
+        const a = configs[i]!, b = configs[j]!;
+        if (reusable(a.address) && sameAddress(a.address, b.address)) {
+          throw new ListenerUpdateError(b.name, `has duplicate address '${addressString(b.address)}' as listener '${a.name}'`);
+        }
+      }
+    }
+    const byName = new Map(this.listeners.map((l) => [l.config.name, l]));
+    const result: ListenerUpdateResult = { added: [], modified: [], removed: [] };
+    // What each config will be served by: an existing listener (kept or
+    // updated in place) or a new one to bind.
+    const kept = new Map<ListenerConfig, Listener>();
+    const updates: Array<{ config: ListenerConfig; listener: Listener }> = [];
+    const toBind: ListenerConfig[] = [];
+    const departing: Listener[] = [];
+    for (const c of configs) {
+      const old = byName.get(c.name);
+      if (!old) {
+        result.added.push(c.name);
+        toBind.push(c);
+      } else if (JSON.stringify(old.config.raw) === JSON.stringify(c.raw)) {
+        kept.set(c, old);
+      } else {
+        result.modified.push(c.name);
+        if (sameAddress(old.config.address, c.address)) updates.push({ config: c, listener: old });
+        else {
+          toBind.push(c);
+          departing.push(old);
+        }
+      }
+    }
+    for (const l of this.listeners) {
+      if (!names.has(l.config.name)) {
+        result.removed.push(l.config.name);
+        departing.push(l);
+      }
+    }
+    // A new listener on the address of one going away (a rename, two
+    // listeners trading addresses) takes over its socket in place rather
+    // than racing it for the port.
+    for (let i = toBind.length - 1; i >= 0; i--) {
+      const c = toBind[i]!;
+      if (!reusable(c.address)) continue;
+      const k = departing.findIndex((l) => sameAddress(l.config.address, c.address));
+      if (k < 0) continue;
+      updates.push({ config: c, listener: departing[k]! });
+      departing.splice(k, 1);
+      toBind.splice(i, 1);
+    }
+
+    // Build everything; commit nothing until all of it stands.
+    const prepared: Array<{ config: ListenerConfig; listener: Listener; next: ChainSet }> = [];
+    const bound = new Map<ListenerConfig, Listener>();
+    let current = '';
+    try {
+      for (const u of updates) {
+        current = u.config.name;
+        prepared.push({ ...u, next: u.listener.prepare(u.config) });
+      }
+      for (const c of toBind) {
+        current = c.name;
+        const l = new Listener(c, this.registry, this.stats, this.rt);
+        bound.set(c, l);
+        await l.listen();
+      }
+    } catch (e) {
+      for (const l of bound.values()) l.closeAll();
+      for (const p of prepared) p.next.closeAll();
+      this.createFailure.inc();
+      const reason = e instanceof Error ? e.message : String(e);
+      const where = toBind.find((c) => c.name === current);
+      throw new ListenerUpdateError(current, where ? `cannot bind ${addressString(where.address)}: ${reason}` : reason, e);
+    }
+
+    // Commit: synchronous from here on.
+    for (const p of prepared) {
+      void p.listener.swap(p.next, opts.drainTimeMs).then(() => this.refreshGauges());
+      kept.set(p.config, p.listener);
+      this.inPlace.inc();
+    }
+    for (const [c, l] of bound) kept.set(c, l);
+    this.listeners = configs.map((c) => kept.get(c)!);
+    for (const l of departing) {
+      this.departing.add(l);
+      void l.retire(opts.drainTimeMs).then(() => {
+        this.departing.delete(l);
+        this.refreshGauges();
+      });
+    }
+    this.createSuccess.inc(prepared.length + bound.size);
+    this.added.inc(result.added.length);
+    this.modified.inc(result.modified.length);
+    this.removed.inc(result.removed.length);
+    this.refreshGauges();
+    return result;
+  }
+
+  private refreshGauges(): void {
+    let draining = this.departing.size;
+    let chains = 0;
+    for (const l of this.listeners) {
+      draining += (l.draining ? 1 : 0) + l.retiringVersions;
+      chains += l.retiringChains;
+    }
+    for (const l of this.departing) chains += l.config.filterChains.length + (l.config.defaultFilterChain ? 1 : 0) + l.retiringChains;
+    this.totalActive.set(this.listeners.length);
+    this.totalDraining.set(draining);
+    this.chainsDraining.set(chains);
   }
 
   /** The active listeners. */
@@ -48,15 +228,18 @@ export class ListenerManager {
     return this.listeners;
   }
 
-  /** Connections open on all listeners. */
+  /** Connections open on all listeners, draining ones included. */
   get activeConnections(): number {
-    return this.listeners.reduce((n, l) => n + l.activeConnections, 0);
+    let n = 0;
+    for (const l of this.listeners) n += l.activeConnections;
+    for (const l of this.departing) n += l.activeConnections;
+    return n;
   }
 
   /** Drains listeners (all, or INBOUND only). */
   drain(inboundOnly = false): void {
     for (const l of this.listeners) if (!inboundOnly || l.config.inbound) l.drain();
-    this.stats.scope('listener_manager').gauge('total_listeners_draining').set(this.listeners.filter((l) => !inboundOnly || l.config.inbound).length);
+    this.refreshGauges();
   }
 
   /** Stops accepting without draining (drain_listeners without graceful). */
@@ -64,9 +247,10 @@ export class ListenerManager {
     for (const l of this.listeners) if (!inboundOnly || l.config.inbound) l.stopAccepting();
   }
 
-  /** Closes everything now. */
+  /** Closes everything now, draining listeners included. */
   closeAll(): void {
     for (const l of this.listeners) l.closeAll();
+    for (const l of this.departing) l.closeAll();
     this.totalActive.set(0);
   }
 }

@@ -4,13 +4,15 @@
  * configs builds new Cluster objects and drains replaced ones, so in-flight
  * requests keep the cluster they started with.
  */
-import type { ClusterConfig } from '../contracts/snapshot.ts';
+import type { ClusterConfig, EndpointConfig } from '../contracts/snapshot.ts';
 import type { Gauge, Counter, StatsScope } from '../contracts/stats.ts';
 import { Cluster, type ClusterLog } from './cluster.ts';
 
 /** All clusters by name. */
 export class ClusterManager {
   private clusters = new Map<string, Cluster>();
+  /** EDS assignments by service name, kept so a replaced cluster starts with them. */
+  private readonly assignments = new Map<string, readonly EndpointConfig[]>();
   private readonly stats: StatsScope;
   private readonly log: ClusterLog;
   private readonly activeClusters: Gauge;
@@ -55,6 +57,8 @@ export class ClusterManager {
         continue;
       }
       const c = new Cluster(cfg, this.stats, this.log);
+      const eps = cfg.edsServiceName ? this.assignments.get(cfg.edsServiceName) : undefined;
+      if (eps) c.setEndpoints(eps);
       warming.push(c);
       next.set(cfg.name, c);
       if (cur) this.clusterModified.inc();
@@ -72,6 +76,18 @@ export class ClusterManager {
         void c.drain();
       }
     }
+  }
+
+  /** EDS: the endpoints of a service name, for every cluster that uses it. */
+  applyEndpoints(serviceName: string, endpoints: readonly EndpointConfig[]): void {
+    this.assignments.set(serviceName, endpoints);
+    for (const c of this.clusters.values()) if (c.config.edsServiceName === serviceName) c.setEndpoints(endpoints);
+  }
+
+  /** EDS: an assignment was removed; its clusters keep no endpoints. */
+  removeEndpoints(serviceName: string): void {
+    this.assignments.delete(serviceName);
+    for (const c of this.clusters.values()) if (c.config.edsServiceName === serviceName) c.setEndpoints([]);
   }
 
   /** Drains every cluster (shutdown). */

@@ -7,7 +7,7 @@
  */
 import { lookup } from 'node:dns/promises';
 import type { LbContext, LoadBalancer } from '../contracts/load-balancer.ts';
-import type { ClusterConfig, SocketAddress } from '../contracts/snapshot.ts';
+import type { ClusterConfig, EndpointConfig, SocketAddress } from '../contracts/snapshot.ts';
 import type { StatsScope } from '../contracts/stats.ts';
 import { ClusterStats } from './cluster-stats.ts';
 import { HealthChecker } from './health-checker.ts';
@@ -45,6 +45,28 @@ export class Cluster {
     this.lb = this.buildLb();
   }
 
+  /**
+   * EDS: replaces the endpoints. Hosts whose address stays keep their
+   * health-check state and in-flight counts; pools of removed hosts drain.
+   */
+  setEndpoints(endpoints: readonly EndpointConfig[]): void {
+    const old = new Map(this.hostList.map((h) => [h.key, h]));
+    const next: UpstreamHost[] = [];
+    for (const e of endpoints) {
+      const fresh = new UpstreamHost(e.address, e.weight, undefined, !e.healthy);
+      const prev = old.get(fresh.key);
+      next.push(prev && prev.weight === fresh.weight && prev.configuredUnhealthy === fresh.configuredUnhealthy ? prev : fresh);
+    }
+    if (next.length === this.hostList.length && next.every((h, i) => h === this.hostList[i])) return;
+    for (const [key, pool] of this.pools) if (!next.some((h) => h.key === key)) { void pool.drain(); this.pools.delete(key); }
+    this.setHosts(next);
+    this.lb = this.buildLb();
+    if (this.healthCheckers.length) {
+      for (const h of this.healthCheckers) h.stop();
+      void this.startHealthChecks();
+    }
+  }
+
   /** Hosts currently in the cluster. */
   get hosts(): readonly UpstreamHost[] {
     return this.hostList;
@@ -52,7 +74,7 @@ export class Cluster {
 
   /** Resolves DNS and runs the first health-check round (Envoy's cluster warming). */
   async initialize(): Promise<void> {
-    if (this.config.type !== 'STATIC') {
+    if (this.config.type === 'STRICT_DNS' || this.config.type === 'LOGICAL_DNS') {
       await this.resolve();
       this.scheduleDns();
     }

@@ -6,7 +6,7 @@
 import { ConfigErrors } from '../../sidecar/contracts/errors.ts';
 import { LogRegistry } from '../../sidecar/lifecycle/log.ts';
 import { Server } from '../../sidecar/lifecycle/server.ts';
-import { buildSnapshot, createRegistry } from '../../sidecar/main.ts';
+import { buildSnapshot, createRegistry, parseRouteTable } from '../../sidecar/main.ts';
 
 /** A started in-process sidecar. */
 export interface TestSidecar {
@@ -24,7 +24,7 @@ export async function startSidecar(yaml: string, opts: { drainTimeS?: number } =
   const registry = createRegistry();
   const snapshot = await buildSnapshot({ configYaml: yaml, allowUnknownStaticFields: false }, registry);
   const logs = new LogRegistry(process.env['THEMIS_TEST_LOG'] ?? 'off');
-  const server = new Server({ snapshot, registry, logs, drainTimeS: opts.drainTimeS ?? 1, drainStrategy: 'immediate', version: 'test', commandLineOptions: {}, concurrency: 1 });
+  const server = new Server({ snapshot, registry, logs, drainTimeS: opts.drainTimeS ?? 1, drainStrategy: 'immediate', version: 'test', commandLineOptions: {}, concurrency: 1, xdsRouteParser: parseRouteTable });
   await server.start();
   return {
     server,

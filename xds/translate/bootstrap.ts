@@ -11,7 +11,7 @@ import type { ClusterConfig, ListenerConfig, NodeConfig, SocketAddress } from '.
 import { parseAddress } from './address.ts';
 import { parseCluster } from './cluster.ts';
 import { parseListener } from './listener.ts';
-import { list, msg, str, type Json } from './proto-values.ts';
+import { durationMs, list, msg, str, type Json } from './proto-values.ts';
 
 /** A `stats_config.stats_tags` entry. */
 export interface StatsTagConfig {
@@ -20,8 +20,55 @@ export interface StatsTagConfig {
   readonly fixedValue?: string;
 }
 
+/** Where dynamic configuration comes from (dynamic_resources over ADS). */
+export interface XdsSourceConfig {
+  readonly mode: 'sotw' | 'delta';
+  /** The static cluster that reaches the management server. */
+  readonly clusterName: string;
+  readonly target: SocketAddress;
+  readonly setNodeOnFirstMessageOnly: boolean;
+  /** 0 waits forever (Istio's setting); Envoy's default is 15 s. */
+  readonly initialFetchTimeoutMs: number;
+  readonly lds: boolean;
+  readonly cds: boolean;
+}
+
+/** Parses dynamic_resources: ADS (GRPC or DELTA_GRPC) with lds/cds over ADS. */
+function parseDynamicResources(d: Json, path: string): Omit<XdsSourceConfig, 'target'> {
+  const ads = msg(d['ads_config']);
+  if (!ads) throw new ConfigError(`${path}.ads_config`, 'only ADS is supported: set ads_config and lds_config/cds_config { ads: {} }');
+  const apiType = str(ads['api_type']) || 'GRPC';
+  if (apiType !== 'GRPC' && apiType !== 'DELTA_GRPC') throw new ConfigError(`${path}.ads_config.api_type`, `api_type ${apiType} is not supported (GRPC and DELTA_GRPC are)`);
+  const services = list(ads['grpc_services']);
+  if (services.length !== 1) throw new ConfigError(`${path}.ads_config.grpc_services`, 'exactly one grpc_service is supported');
+  const eg = msg(services[0]!['envoy_grpc']);
+  if (!eg || !str(eg['cluster_name'])) throw new ConfigError(`${path}.ads_config.grpc_services[0]`, 'only envoy_grpc with a cluster_name is supported (google_grpc is not)');
+  let initialFetchTimeoutMs = 15_000;
+  const source = (k: string): boolean => {
+    const cs = msg(d[k]);
+    if (!cs) return false;
+    if (cs['ads'] === undefined) throw new ConfigError(`${path}.${k}`, `only { ads: {} } config sources are supported (${Object.keys(cs).filter((x) => x !== 'resource_api_version' && x !== 'initial_fetch_timeout').join(', ')} is not)`);
+    const t = durationMs(cs['initial_fetch_timeout'], `${path}.${k}.initial_fetch_timeout`);
+    if (t !== undefined) initialFetchTimeoutMs = t;
+    return true;
+  };
+  const lds = source('lds_config');
+  const cds = source('cds_config');
+  if (d['lds_resources_locator'] !== undefined || d['cds_resources_locator'] !== undefined) throw new ConfigError(path, 'xdstp resource locators are not supported');
+  return {
+    mode: apiType === 'DELTA_GRPC' ? 'delta' : 'sotw',
+    clusterName: str(eg['cluster_name']),
+    setNodeOnFirstMessageOnly: ads['set_node_on_first_message_only'] === true,
+    initialFetchTimeoutMs,
+    lds,
+    cds,
+  };
+}
+
 /** The first snapshot, built from the bootstrap. */
 export interface BootstrapSnapshot {
+  /** Dynamic configuration source, when the bootstrap has dynamic_resources. */
+  readonly xds?: XdsSourceConfig;
   readonly bootstrap: Json;
   readonly node: NodeConfig;
   readonly admin?: SocketAddress;
@@ -91,13 +138,17 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
 
   for (const [k, why] of Object.entries(WARN_FIELDS)) if (b[k] !== undefined) warnings.push(new ConfigError(k, why));
   const dyn = msg(b['dynamic_resources']);
-  if (dyn && Object.keys(dyn).length) {
-    errors.push(new ConfigError('dynamic_resources', 'xDS (lds_config/cds_config/ads_config) is not implemented yet; only static_resources are served'));
-  }
+  const xds = dyn && Object.keys(dyn).length ? attempt(() => parseDynamicResources(dyn, 'dynamic_resources')) : undefined;
   for (const k of ['bootstrap_extensions', 'config_sources']) {
     list(b[k]).forEach((e, i) => {
       const tc = msg(e['typed_config']);
       const t = str(tc?.['type_url']) || str(tc?.['@type']) || str(e['name']);
+      // Internal listeners are refused where a listener uses them; enabling
+      // the feature alone changes nothing.
+      if (k === 'bootstrap_extensions' && t.endsWith('envoy.extensions.bootstrap.internal_listener.v3.InternalListener')) {
+        warnings.push(new ConfigError(`${k}[${i}]`, 'internal listeners are not supported; a listener with an envoy_internal_address is refused'));
+        return;
+      }
       errors.push(new ConfigError(`${k}[${i}]`, `unsupported extension '${t}' (${str(e['name'])})`));
     });
   }
@@ -170,8 +221,14 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
   if (sc['stats_matcher'] !== undefined) warnings.push(new ConfigError('stats_config.stats_matcher', 'stats are not filtered by stats_matcher'));
   if (sc['histogram_bucket_settings'] !== undefined) warnings.push(new ConfigError('stats_config.histogram_bucket_settings', 'default buckets are used'));
 
+  if (xds) {
+    const c = clusters.find((x) => x.name === xds.clusterName);
+    if (!c) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `no static cluster named '${xds.clusterName}'`));
+    else if (c.type !== 'STATIC' || c.endpoints.length !== 1) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `the xDS cluster '${xds.clusterName}' must be a STATIC cluster with one endpoint`));
+  }
   if (errors.length) throw new ConfigErrors(errors);
   return Object.freeze({
+    xds: xds ? Object.freeze({ ...xds, target: clusters.find((x) => x.name === xds.clusterName)!.endpoints[0]!.address }) : undefined,
     bootstrap: b,
     node,
     admin,

@@ -15,8 +15,8 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   const name = str(c['name']);
   if (!name) throw new ConfigError(`${path}.name`, 'cluster name is required');
   const type = (c['type'] as string | undefined) ?? (c['cluster_type'] !== undefined ? 'CUSTOM' : 'STATIC');
-  if (type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS') {
-    throw new ConfigError(`${path}.type`, `cluster type ${type} is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS are; EDS and ORIGINAL_DST come with xDS)`);
+  if (type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS' && type !== 'EDS') {
+    throw new ConfigError(`${path}.type`, `cluster type ${type} is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS, EDS are)`);
   }
   const lbPolicy = ((c['lb_policy'] as string | undefined) ?? 'ROUND_ROBIN') as LbPolicyName;
   if (!['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'].includes(lbPolicy)) {
@@ -47,25 +47,23 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   }
 
   const connectTimeoutMs = durationMs(c['connect_timeout'], `${path}.connect_timeout`) ?? 5000;
-  const endpoints: EndpointConfig[] = [];
   const la = msg(c['load_assignment']);
-  if (la) {
-    list(la['endpoints']).forEach((lle, i) => {
-      const priority = int(lle['priority'], 0);
-      list(lle['lb_endpoints']).forEach((le, j) => {
-        const p = `${path}.load_assignment.endpoints[${i}].lb_endpoints[${j}]`;
-        const ep = msg(le['endpoint']);
-        if (!ep) throw new ConfigError(`${p}.endpoint`, 'endpoint is required');
-        const address = parseAddress(msg(ep['address']), `${p}.endpoint.address`, { allowNamedHost: type !== 'STATIC' });
-        const hs = str(le['health_status']) || 'UNKNOWN';
-        endpoints.push(Object.freeze({ address, weight: int(le['load_balancing_weight'], 1), healthy: hs === 'UNKNOWN' || hs === 'HEALTHY' || hs === 'DEGRADED', priority }));
-      });
-    });
+  let endpoints: EndpointConfig[] = [];
+  let edsServiceName: string | undefined;
+  if (type === 'EDS') {
+    const eds = msg(c['eds_cluster_config']);
+    const source = msg(eds?.['eds_config']);
+    if (!source || source['ads'] === undefined) {
+      throw new ConfigError(`${path}.eds_cluster_config.eds_config`, 'EDS clusters are supported with eds_config { ads: {} } (the ADS stream)');
+    }
+    edsServiceName = str(eds?.['service_name']) || name;
+    if (la) throw new ConfigError(`${path}.load_assignment`, 'an EDS cluster takes its endpoints from EDS, not load_assignment');
+  } else if (la) {
+    endpoints = parseLoadAssignment(la, `${path}.load_assignment`, type !== 'STATIC', warn);
   } else if (Array.isArray(c['hosts'])) {
     throw new ConfigError(`${path}.hosts`, 'the deprecated hosts field is not supported; use load_assignment');
   }
   if (type === 'LOGICAL_DNS' && endpoints.length !== 1) throw new ConfigError(`${path}.load_assignment`, 'LOGICAL_DNS clusters must have exactly one endpoint');
-  if (endpoints.some((e) => e.priority !== 0)) warn(new ConfigError(`${path}.load_assignment`, 'endpoint priorities other than 0 are treated as priority 0 (priority failover is not implemented yet)'));
 
   let protocol: ClusterConfig['protocol'] = 'http1';
   let idleTimeoutMs = 3600_000;
@@ -105,6 +103,7 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   return Object.freeze({
     name,
     type,
+    edsServiceName,
     lbPolicy,
     lbOptions: Object.freeze(lbOptions),
     connectTimeoutMs,
@@ -118,6 +117,32 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
     healthChecks: Object.freeze(healthChecks),
     raw: Object.freeze(c),
   });
+}
+
+/**
+ * Parses a ClusterLoadAssignment (a cluster's load_assignment, or an EDS
+ * resource): endpoints with weights, health status and priority.
+ * Priorities other than 0, locality weights and drop_overloads are warned
+ * about: they are not applied yet.
+ */
+export function parseLoadAssignment(la: Json, path: string, allowNamedHost: boolean, warn: (e: ConfigError) => void): EndpointConfig[] {
+  const endpoints: EndpointConfig[] = [];
+  list(la['endpoints']).forEach((lle, i) => {
+    const priority = int(lle['priority'], 0);
+    list(lle['lb_endpoints']).forEach((le, j) => {
+      const p = `${path}.endpoints[${i}].lb_endpoints[${j}]`;
+      const ep = msg(le['endpoint']);
+      if (!ep) throw new ConfigError(`${p}.endpoint`, 'endpoint is required');
+      const address = parseAddress(msg(ep['address']), `${p}.endpoint.address`, { allowNamedHost });
+      const hs = str(le['health_status']) || 'UNKNOWN';
+      endpoints.push(Object.freeze({ address, weight: int(le['load_balancing_weight'], 1), healthy: hs === 'UNKNOWN' || hs === 'HEALTHY' || hs === 'DEGRADED', priority }));
+    });
+    if (lle['load_balancing_weight'] !== undefined) warn(new ConfigError(`${path}.endpoints[${i}].load_balancing_weight`, 'locality weights are not applied yet'));
+  });
+  if (endpoints.some((e) => e.priority !== 0)) warn(new ConfigError(path, 'endpoint priorities other than 0 are treated as priority 0 (priority failover is not implemented yet)'));
+  const policy = msg(la['policy']);
+  if (policy && list(policy['drop_overloads']).length) warn(new ConfigError(`${path}.policy.drop_overloads`, 'drop_overloads are not applied yet'));
+  return endpoints;
 }
 
 function hex(v: unknown, p: string): Buffer {

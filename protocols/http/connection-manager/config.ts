@@ -28,10 +28,14 @@ export interface HttpFilterEntry {
 export interface HcmConfig {
   readonly statPrefix: string;
   readonly codec: 'AUTO' | 'HTTP1' | 'HTTP2';
-  readonly routeConfig: RouteConfig;
+  /** The inline route configuration; undefined with RDS. */
+  readonly routeConfig: RouteConfig | undefined;
   /** The inline route_config as given, for /config_dump. */
-  readonly rawRouteConfig: Json;
-  readonly routes: RouteTable;
+  readonly rawRouteConfig: Json | undefined;
+  /** The inline route table; undefined with RDS. */
+  readonly routes: RouteTable | undefined;
+  /** RDS: the route configuration name to subscribe to. */
+  readonly rdsName: string | undefined;
   readonly filters: readonly HttpFilterEntry[];
   readonly router: { readonly suppressEnvoyHeaders: boolean };
   readonly useRemoteAddress: boolean;
@@ -98,11 +102,17 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
   const codec = (str(c['codec_type']) || 'AUTO') as HcmConfig['codec'] | 'HTTP3';
   if (codec === 'HTTP3') throw new ConfigError(`${path}.codec_type`, 'HTTP/3 is not supported yet');
   for (const [k, why] of Object.entries(WARN_ONLY)) if (c[k] !== undefined) ctx.warn(new ConfigError(`${path}.${k}`, why));
-  if (c['rds'] !== undefined) throw new ConfigError(`${path}.rds`, 'RDS needs the xDS client, which is not implemented yet; use route_config');
   if (c['scoped_routes'] !== undefined) throw new ConfigError(`${path}.scoped_routes`, 'scoped routes are not supported');
+  let rdsName: string | undefined;
+  const rds = msg(c['rds']);
+  if (rds) {
+    rdsName = str(rds['route_config_name']);
+    if (!rdsName) throw new ConfigError(`${path}.rds.route_config_name`, 'route_config_name is required');
+    if (msg(rds['config_source'])?.['ads'] === undefined) throw new ConfigError(`${path}.rds.config_source`, 'RDS is supported over the ADS stream (config_source { ads: {} })');
+  }
   const rc = msg(c['route_config']);
-  if (!rc) throw new ConfigError(path, 'route_config is required');
-  const routeConfig = parseRouteConfig(rc, `${path}.route_config`, { readFile: (p) => readFileSync(p, 'utf8') });
+  if (!rc && !rds) throw new ConfigError(path, 'one of route_config, rds is required');
+  const routeConfig = rc ? parseRouteConfig(rc, `${path}.route_config`, { readFile: (p) => readFileSync(p, 'utf8') }) : undefined;
 
   const filters: HttpFilterEntry[] = [];
   let router: HcmConfig['router'] | undefined;
@@ -147,7 +157,8 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
     codec,
     routeConfig,
     rawRouteConfig: rc,
-    routes: new RouteTable(routeConfig),
+    routes: routeConfig ? new RouteTable(routeConfig) : undefined,
+    rdsName,
     filters: Object.freeze(filters),
     router,
     useRemoteAddress: bool(c['use_remote_address'], false),

@@ -1,20 +1,21 @@
 /**
  * envoy.filters.network.http_connection_manager at run time: takes accepted
- * sockets from a listener's filter chain and serves HTTP/1.1 (node:http's
- * llhttp parser, which refuses smuggling shapes: Content-Length with
- * Transfer-Encoding, duplicate Content-Length, bad header bytes) and h2c
+ * sockets from a listener's filter chain and serves HTTP/1.1 (our own strict
+ * codec, http1-server.ts: it refuses smuggling shapes such as Content-Length
+ * with Transfer-Encoding, duplicate Content-Length, bad header bytes) and h2c
  * (node:http2; AUTO codec sniffs the HTTP/2 preface). Each stream runs the
  * configured HTTP filters, then the router. Draining answers HTTP/1.1 with
  * `Connection: close` and sends HTTP/2 GOAWAY.
  */
-import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
 import type { ConnectionInfo } from '../../../sidecar/contracts/http-filter.ts';
 import type { StatsScope } from '../../../sidecar/contracts/stats.ts';
+import type { RouteTable } from '../route/route-match.ts';
 import { RouterStream, type RouterRuntime } from '../router/router.ts';
 import type { HcmConfig } from './config.ts';
-import { Http1Downstream, Http2Downstream } from './downstream.ts';
+import { Http2Downstream } from './downstream.ts';
+import { serveLeanHttp1, type LeanHttp1Connection, type LeanHttp1Downstream, type LeanHttp1Options } from './http1-server.ts';
 import { HcmStats } from './hcm-stats.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
@@ -35,9 +36,9 @@ export class HttpConnectionManager {
   readonly config: HcmConfig;
   readonly stats: HcmStats;
   private readonly host: HcmHost;
-  private readonly h1: http.Server;
   private readonly h2: http2.Http2Server;
-  private readonly h1Sockets = new Set<Socket>();
+  private readonly h1Connections = new Map<Socket, LeanHttp1Connection>();
+  private readonly h1Options: LeanHttp1Options;
   private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
   private draining = false;
 
@@ -45,17 +46,12 @@ export class HttpConnectionManager {
     this.config = config;
     this.stats = new HcmStats(stats, config.statPrefix);
     this.host = host;
-    this.h1 = http.createServer({
-      maxHeaderSize: config.maxRequestHeadersKb * 1024,
-      keepAliveTimeout: Math.min(config.idleTimeoutMs, 2 ** 31 - 1),
-      headersTimeout: config.requestHeadersTimeoutMs || 0,
-      requestTimeout: config.requestTimeoutMs || 0,
-      requireHostHeader: false,
-      joinDuplicateHeaders: false,
+    this.h1Options = Object.freeze({
+      maxRequestHeadersKb: config.maxRequestHeadersKb,
+      maxHeadersCount: config.maxHeadersCount,
+      keepAliveTimeoutMs: Math.min(config.idleTimeoutMs, 2 ** 31 - 1),
+      headersTimeoutMs: config.requestHeadersTimeoutMs,
     });
-    this.h1.maxHeadersCount = config.maxHeadersCount;
-    this.h1.on('request', (req: IncomingMessage, res: ServerResponse) => this.onH1Request(req, res));
-    this.h1.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.onH1ClientError(err, socket));
     this.h2 = http2.createServer({
       maxHeaderListPairs: config.maxHeadersCount,
       maxSessionMemory: 64,
@@ -69,9 +65,14 @@ export class HttpConnectionManager {
     this.h2.on('stream', (stream, headers, flags) => this.onH2Stream(stream, headers, flags));
   }
 
+  /** The inline route table, or the current RDS one. */
+  private routeTable(): RouteTable | undefined {
+    return this.config.routes ?? this.host.routeTable(this.config.rdsName!);
+  }
+
   /** Active HTTP connections (for draining). */
   get activeConnections(): number {
-    return this.h1Sockets.size + this.h2Sessions.size;
+    return this.h1Connections.size + this.h2Sessions.size;
   }
 
   /** Takes an accepted socket. */
@@ -109,12 +110,21 @@ export class HttpConnectionManager {
   private serveH1(socket: Socket): void {
     this.stats.cxHttp1Total.inc();
     this.stats.cxHttp1Active.inc();
-    this.h1Sockets.add(socket);
+    const conn = serveLeanHttp1(socket, this.h1Options, (ds) => this.onH1Request(ds, socket), {
+      onProtocolError: (status, reason) => {
+        this.stats.cxProtocolError.inc();
+        if (status === 431) this.stats.rqHeaderTooLarge.inc();
+        this.stats.response(status);
+        this.host.log.debug({ status, reason }, 'downstream HTTP/1 protocol error');
+      },
+    });
+    this.h1Connections.set(socket, conn);
+    // Accepted before a drain, its first request may still be on its way:
+    // onH1Request answers it with Connection: close (see drain()).
     socket.once('close', () => {
-      this.h1Sockets.delete(socket);
+      this.h1Connections.delete(socket);
       this.stats.cxHttp1Active.dec();
     });
-    this.h1.emit('connection', socket);
   }
 
   private serveH2(socket: Socket): void {
@@ -139,30 +149,13 @@ export class HttpConnectionManager {
     return info;
   }
 
-  private onH1Request(req: IncomingMessage, res: ServerResponse): void {
+  private onH1Request(ds: LeanHttp1Downstream, socket: Socket): void {
     this.stats.streamStart(false);
-    const ds = new Http1Downstream(req, res, 'http');
     if (this.draining) {
       ds.closeConnectionAfter();
       this.stats.cxDrainClose.inc();
     }
-    new RouterStream(this.config, ds, this.connectionInfo(req.socket), this.host, this.stats).run();
-  }
-
-  /** Malformed HTTP/1.x: answer with the right status and close, as Envoy does. */
-  private onH1ClientError(err: Error & { code?: string }, socket: Socket): void {
-    this.stats.cxProtocolError.inc();
-    this.host.log.debug({ code: err.code, err: err.message }, 'downstream HTTP/1 protocol error');
-    if (!socket.writable || (socket as Socket & { _httpMessage?: unknown })._httpMessage) {
-      socket.destroy();
-      return;
-    }
-    let status = 400, text = 'Bad Request';
-    if (err.code === 'HPE_HEADER_OVERFLOW') { status = 431; text = 'Request Header Fields Too Large'; this.stats.rqHeaderTooLarge.inc(); }
-    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') { status = 408; text = 'Request Timeout'; }
-    const body = status === 431 ? 'Request Header Fields Too Large' : 'Bad Request';
-    socket.end(`HTTP/1.1 ${status} ${text}\r\ncontent-length: ${body.length}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n${body}`);
-    this.stats.response(status);
+    new RouterStream(this.config, this.routeTable(), ds, this.connectionInfo(socket), this.host, this.stats).run();
   }
 
   private onH2Session(s: http2.ServerHttp2Session): void {
@@ -189,17 +182,22 @@ export class HttpConnectionManager {
     stream.on('error', () => undefined); // resets are reported through the router's abort path
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     const ds = new Http2Downstream(stream, headers, endStream);
-    new RouterStream(this.config, ds, this.connectionInfo(stream.session!.socket as Socket), this.host, this.stats).run();
+    new RouterStream(this.config, this.routeTable(), ds, this.connectionInfo(stream.session!.socket as Socket), this.host, this.stats).run();
   }
 
   /**
-   * Starts draining: idle HTTP/1.1 connections close, busy ones close after
-   * their response (Connection: close); HTTP/2 sessions get GOAWAY.
+   * Starts draining: HTTP/1.1 connections close after their next response
+   * (Connection: close); HTTP/2 sessions get GOAWAY. As Envoy, an idle
+   * HTTP/1.1 connection is not closed at once (its client may be sending a
+   * request on it right now: the keep-alive race) but after drain_timeout.
    */
   drain(): void {
     if (this.draining) return;
     this.draining = true;
-    this.h1.closeIdleConnections();
+    for (const c of this.h1Connections.values()) if (!c.idle) c.drain();
+    setTimeout(() => {
+      for (const c of this.h1Connections.values()) c.drain();
+    }, this.config.drainTimeoutMs).unref();
     for (const s of this.h2Sessions) {
       s.goaway(http2.constants.NGHTTP2_NO_ERROR);
       s.close();
@@ -208,7 +206,7 @@ export class HttpConnectionManager {
 
   /** Closes every connection now (end of the drain period). */
   closeAll(): void {
-    for (const s of this.h1Sockets) s.destroy();
+    for (const s of this.h1Connections.keys()) s.destroy();
     for (const s of this.h2Sessions) s.destroy();
   }
 }

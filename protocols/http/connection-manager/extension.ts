@@ -5,6 +5,7 @@
 import { ConfigError } from '../../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry, NetworkFilterExtension } from '../../../sidecar/contracts/extension.ts';
 import type { Cluster } from '../../../sidecar/upstream/cluster.ts';
+import type { RouteTable } from '../route/route-match.ts';
 import { HCM_TYPE, parseHcm, routerExtension, type HcmConfig } from './config.ts';
 import { HttpConnectionManager } from './connection-manager.ts';
 
@@ -31,6 +32,7 @@ export function setup(registry: ExtensionRegistry): void {
           return rt.draining();
         },
         accessLogs,
+        routeTable: (name) => rt.routeConfigs.get(name) as RouteTable | undefined,
         log: rt.log,
       });
     },

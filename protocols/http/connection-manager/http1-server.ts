@@ -525,7 +525,12 @@ class Http1ServerConnection implements Http1RequestSink, LeanHttp1Connection {
     this.closing = true;
     if (this.timer !== undefined) { clearTimeout(this.timer); this.timer = undefined; }
     const body = this.body;
-    if (body !== null && this.parser.inBody && !body.destroyed) body.destroy(new Error('aborted'));
+    if (body !== null && this.parser.inBody && !body.destroyed) {
+      // The stream's consumer learns of the abort through onAbort; an
+      // 'error' nobody listens to must not take the process down.
+      if (body.listenerCount('error') === 0) body.on('error', () => undefined);
+      body.destroy(new Error('aborted'));
+    }
     const ds = this.current;
     if (ds !== null && !ds.finished) ds.emitAbort();
     this.buffered = null;

@@ -22,6 +22,7 @@ import type { Downstream } from '../connection-manager/downstream.ts';
 import { mapLocalReply } from '../connection-manager/local-reply.ts';
 import type { HcmStats } from '../connection-manager/hcm-stats.ts';
 import { applyHeaderMutation, type HeaderFormatContext } from '../route/header-mutation.ts';
+import type { RouteTable } from '../route/route-match.ts';
 import { parseRetryOn, type ForwardAction, type RedirectAction, type RetryPolicy, type Route, type VirtualHost, type WeightedCluster } from '../route/route-config.ts';
 
 /** What the router needs from the process around it. */
@@ -29,6 +30,8 @@ export interface RouterRuntime {
   cluster(name: string): Cluster | undefined;
   /** True while the listener drains: responses ask the client to close. */
   readonly draining: boolean;
+  /** RDS: the current route table of a route configuration name. */
+  routeTable(name: string): RouteTable | undefined;
   /** The HCM's access logs (empty: no entry is built). */
   readonly accessLogs: readonly RouterAccessLog[];
 }
@@ -64,6 +67,7 @@ function first(v: string | string[] | undefined): string | undefined {
 /** One request through the router. Created by the connection manager per stream. */
 export class RouterStream implements UpstreamResponseHandler {
   private readonly cfg: HcmConfig;
+  private readonly table: RouteTable | undefined;
   private readonly ds: Downstream;
   private readonly conn: ConnectionInfo;
   private readonly rt: RouterRuntime;
@@ -106,8 +110,14 @@ export class RouterStream implements UpstreamResponseHandler {
   /** The weighted cluster picked, whose header mutations apply. */
   private weighted: WeightedCluster | undefined;
 
-  constructor(cfg: HcmConfig, ds: Downstream, conn: ConnectionInfo, rt: RouterRuntime, stats: HcmStats) {
+  /**
+   * `table` is the route table the stream started with: the inline one, or
+   * the RDS one current at that moment (undefined until RDS delivers it:
+   * every request is then NR).
+   */
+  constructor(cfg: HcmConfig, table: RouteTable | undefined, ds: Downstream, conn: ConnectionInfo, rt: RouterRuntime, stats: HcmStats) {
     this.cfg = cfg;
+    this.table = table;
     this.ds = ds;
     this.conn = conn;
     this.rt = rt;
@@ -119,12 +129,15 @@ export class RouterStream implements UpstreamResponseHandler {
   run(): void {
     const h = this.ds.headers;
     this.ds.onAbort(() => this.onDownstreamAbort());
+    // A request body that fails (client gone) is handled by the abort path.
+    this.ds.body?.on('error', () => undefined);
     if (this.rt.draining) this.ds.closeConnectionAfter();
     this.prepareForwardedHeaders(h);
     const authority = first(h[':authority']) ?? '';
-    const vh = this.cfg.routes.virtualHost(authority, this.cfg.portStripping, this.conn.localPort);
+    const table = this.table;
+    const vh = table?.virtualHost(authority, this.cfg.portStripping, this.conn.localPort);
     const path = first(h[':path']) ?? '/';
-    const route = vh ? this.cfg.routes.route(vh, h, path) : undefined;
+    const route = vh ? table!.route(vh, h, path) : undefined;
     if (!vh || !route) {
       this.stats.noRoute.inc();
       this.localReply(404, '', 'NR');
@@ -310,7 +323,7 @@ export class RouterStream implements UpstreamResponseHandler {
     if (this.weighted) applyHeaderMutation(up, this.weighted.requestHeaders, this.fmt);
     applyHeaderMutation(up, this.route!.requestHeaders, this.fmt);
     applyHeaderMutation(up, this.vhost!.requestHeaders, this.fmt);
-    applyHeaderMutation(up, this.cfg.routeConfig.requestHeaders, this.fmt);
+    applyHeaderMutation(up, this.table!.config.requestHeaders, this.fmt);
     this.upstreamHeaders = up;
 
     // Envoy's route timeout runs from the end of the downstream request; the
@@ -368,7 +381,7 @@ export class RouterStream implements UpstreamResponseHandler {
     this.host = host;
     this.upstreamKey = host.key;
     this.attempts++;
-    if (this.cfg.routes && this.route!.action.kind === 'forward' && this.route!.action.autoHostRewrite) {
+    if (this.route!.action.kind === 'forward' && this.route!.action.autoHostRewrite) {
       this.authority = host.hostname ? (host.port ? `${host.hostname}:${host.port}` : host.hostname) : host.key;
     }
     this.fmt = { connection: this.conn, protocol: this.ds.protocol, upstreamAddress: host.key };
@@ -610,7 +623,7 @@ export class RouterStream implements UpstreamResponseHandler {
     if (this.weighted) applyHeaderMutation(headers, this.weighted.responseHeaders, this.fmt);
     if (this.route) applyHeaderMutation(headers, this.route.responseHeaders, this.fmt);
     if (this.vhost) applyHeaderMutation(headers, this.vhost.responseHeaders, this.fmt);
-    applyHeaderMutation(headers, this.cfg.routeConfig.responseHeaders, this.fmt);
+    if (this.table) applyHeaderMutation(headers, this.table.config.responseHeaders, this.fmt);
   }
 
   private setServerHeader(headers: HeaderMap): void {

@@ -352,16 +352,22 @@ describe('YAML and unknown fields', () => {
 });
 
 describe('translation checks', () => {
-  test('dynamic_resources is refused with a reason', async () => {
-    const errs = await bootstrapErrors(`
+  test('dynamic_resources over ADS is accepted; other config sources are refused with a reason', async () => {
+    const ads = (extra: string, cluster = staticCluster('xds', [15010])): string => `
 dynamic_resources:
   ads_config: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: xds } }] }
-  cds_config: { ads: {} }
+${extra}
 static_resources:
   clusters:
-${staticCluster('xds', [15010]).replace(/^/gm, '  ')}
-`);
-    expect(errs).toEqual([expect.stringMatching(/^dynamic_resources: xDS .* is not implemented yet/)]);
+${cluster.replace(/^/gm, '  ')}
+`;
+    expect(await bootstrapErrors(ads('  cds_config: { ads: {} }'))).toEqual([]);
+    expect(await bootstrapErrors(ads('  cds_config: { path_config_source: { path: /tmp/cds.yaml } }'))).toEqual([
+      expect.stringMatching(/^dynamic_resources\.cds_config: only \{ ads: \{\} \} config sources are supported \(path_config_source is not\)/),
+    ]);
+    expect(await bootstrapErrors(ads('  cds_config: { ads: {} }', staticCluster('other', [1])))).toEqual([
+      "dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: no static cluster named 'xds'",
+    ]);
   });
 
   test('duplicate cluster names are refused', async () => {
@@ -384,11 +390,11 @@ ${staticCluster('xds', [15010]).replace(/^/gm, '  ')}
   test('translation errors are collected across resources', async () => {
     const errs = await bootstrapErrors(bootstrap({
       routes: ROUTE_TO_C.replace('cluster: c', 'cluster: nowhere'),
-      clusters: `${staticCluster('c', [1])}\n${staticCluster('c', [2])}\n- { name: d, type: EDS }`,
+      clusters: `${staticCluster('c', [1])}\n${staticCluster('c', [2])}\n- { name: d, type: ORIGINAL_DST }`,
     }));
     expect(errs).toEqual([
       "static_resources.clusters[1].name: duplicate cluster name 'c'",
-      expect.stringMatching(/^static_resources\.clusters\[2\]\.type: cluster type EDS is not supported yet/),
+      expect.stringMatching(/^static_resources\.clusters\[2\]\.type: cluster type ORIGINAL_DST is not supported yet/),
       "static_resources.listeners[0].filter_chains[0].filters[0]: route references unknown cluster 'nowhere'",
     ]);
   });

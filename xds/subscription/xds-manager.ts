@@ -1,0 +1,264 @@
+/**
+ * Dynamic configuration over ADS: subscribes to clusters and listeners
+ * (wildcard), then to the endpoints (EDS) and route configurations (RDS)
+ * they name; validates every update completely with the same translators as
+ * the bootstrap (any error is a NACK naming the resource, and nothing
+ * changes); hands accepted config to the sidecar through a ConfigSink.
+ * Initial fetch: ready once CDS, EDS for its clusters, LDS and RDS for its
+ * listeners have all arrived (or initial_fetch_timeout elapsed, when set).
+ */
+import { ConfigError } from '../../sidecar/contracts/errors.ts';
+import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
+import type { ClusterConfig, EndpointConfig, ListenerConfig, NodeConfig } from '../../sidecar/contracts/snapshot.ts';
+import type { StatsScope } from '../../sidecar/contracts/stats.ts';
+import { AdsClient, type TypeUpdate } from '../ads/ads-client.ts';
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../ads/discovery-messages.ts';
+import { nodeMessage } from '../ads/node.ts';
+import type { ProtoJson } from '../proto/json.ts';
+import { parseCluster, parseLoadAssignment } from '../translate/cluster.ts';
+import { parseListener } from '../translate/listener.ts';
+import type { XdsSourceConfig } from '../translate/bootstrap.ts';
+
+/** Where accepted dynamic config goes (implemented by the server). */
+export interface ConfigSink {
+  /** Replaces the cluster set (static ones included); resolves when warm. */
+  applyClusters(all: readonly ClusterConfig[]): Promise<void>;
+  applyEndpoints(serviceName: string, endpoints: readonly EndpointConfig[]): void;
+  removeEndpoints(serviceName: string): void;
+  /** Replaces the listener set (static ones included); rejects when a listener cannot bind. */
+  applyListeners(all: readonly ListenerConfig[]): Promise<void>;
+  /** Sets (or with undefined, removes) the route table of a route configuration name. */
+  setRouteTable(name: string, table: unknown): void;
+}
+
+/** Parses one RouteConfiguration into the table the HCM uses (injected: protocols owns routes). */
+export type RouteTableParser = (json: ProtoJson, path: string) => unknown;
+
+/** Options of the manager. */
+export interface XdsManagerOptions {
+  readonly source: XdsSourceConfig;
+  readonly node: NodeConfig;
+  readonly version: string;
+  readonly registry: ExtensionRegistry;
+  readonly staticClusters: readonly ClusterConfig[];
+  readonly staticListeners: readonly ListenerConfig[];
+  readonly sink: ConfigSink;
+  readonly parseRouteTable: RouteTableParser;
+  readonly stats: StatsScope;
+  readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+}
+
+/** One accepted dynamic resource, for /config_dump. */
+export interface DynamicResource {
+  readonly name: string;
+  readonly versionInfo: string;
+  readonly lastUpdated: Date;
+  readonly raw: ProtoJson;
+}
+
+/** The dynamic configuration of one process. */
+export class XdsManager {
+  private readonly opts: XdsManagerOptions;
+  private readonly client: AdsClient;
+  private clusters: ClusterConfig[] = [];
+  private listeners: ListenerConfig[] = [];
+  private readonly edsNames = new Set<string>();
+  private readonly rdsNames = new Set<string>();
+  private readonly received = { cds: false, lds: false, eds: new Set<string>(), rds: new Set<string>() };
+  private readonly dumps = { clusters: new Map<string, DynamicResource>(), listeners: new Map<string, DynamicResource>(), routes: new Map<string, DynamicResource>(), endpoints: new Map<string, DynamicResource>() };
+  private readyWaiters: Array<() => void> = [];
+  private isReady = false;
+
+  constructor(opts: XdsManagerOptions) {
+    this.opts = opts;
+    this.client = new AdsClient({
+      target: opts.source.target,
+      mode: opts.source.mode,
+      node: nodeMessage(opts.node, opts.version),
+      setNodeOnFirstMessageOnly: opts.source.setNodeOnFirstMessageOnly,
+      stats: opts.stats,
+      log: opts.log,
+      onUpdate: (u) => this.onUpdate(u),
+    });
+    // EDS/RDS names that static config already needs.
+    for (const c of opts.staticClusters) if (c.edsServiceName) this.edsNames.add(c.edsServiceName);
+    for (const l of opts.staticListeners) for (const n of rdsNamesOf(l)) this.rdsNames.add(n);
+  }
+
+  /** Accepted dynamic resources by kind, for /config_dump. */
+  get dynamic(): { readonly clusters: ReadonlyMap<string, DynamicResource>; readonly listeners: ReadonlyMap<string, DynamicResource>; readonly routes: ReadonlyMap<string, DynamicResource>; readonly endpoints: ReadonlyMap<string, DynamicResource> } {
+    return this.dumps;
+  }
+
+  /** The accepted version_info of CDS or LDS. */
+  version(kind: 'cds' | 'lds'): string {
+    return this.client.version(kind === 'cds' ? CLUSTER : LISTENER);
+  }
+
+  /** Connects and subscribes; resolves after the initial fetch (or its timeout). */
+  async start(): Promise<void> {
+    if (this.opts.source.cds) this.client.subscribe(CLUSTER, '*');
+    if (this.edsNames.size) this.client.subscribe(ENDPOINT, [...this.edsNames]);
+    if (this.opts.source.lds) this.client.subscribe(LISTENER, '*');
+    if (this.rdsNames.size) this.client.subscribe(ROUTE, [...this.rdsNames]);
+    this.client.start();
+    const ready = new Promise<void>((r) => this.readyWaiters.push(r));
+    this.checkReady();
+    const t = this.opts.source.initialFetchTimeoutMs;
+    if (t > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([ready, new Promise<void>((r) => { timer = setTimeout(() => { this.opts.log.warn({}, 'initial xDS fetch timed out; serving what arrived'); r(); }, t); })]);
+      clearTimeout(timer);
+    } else await ready;
+  }
+
+  /** Closes the stream. */
+  close(): void {
+    this.client.close();
+  }
+
+  private checkReady(): void {
+    if (this.isReady) return;
+    const s = this.opts.source;
+    if (s.cds && !this.received.cds) return;
+    if (s.lds && !this.received.lds) return;
+    for (const n of this.edsNames) if (!this.received.eds.has(n)) return;
+    for (const n of this.rdsNames) if (!this.received.rds.has(n)) return;
+    this.isReady = true;
+    for (const w of this.readyWaiters) w();
+    this.readyWaiters = [];
+  }
+
+  private async onUpdate(u: TypeUpdate): Promise<string[]> {
+    try {
+      switch (u.typeUrl) {
+        case CLUSTER: return await this.onClusters(u);
+        case ENDPOINT: return this.onEndpoints(u);
+        case LISTENER: return await this.onListeners(u);
+        case ROUTE: return this.onRoutes(u);
+        default: return [`unexpected resource type ${u.typeUrl}`];
+      }
+    } finally {
+      this.checkReady();
+    }
+  }
+
+  private record(map: Map<string, DynamicResource>, u: TypeUpdate): void {
+    const now = new Date();
+    for (const n of u.removed) map.delete(n);
+    for (const n of u.changed) {
+      const r = u.resources.get(n);
+      if (r) map.set(n, { name: n, versionInfo: u.versionInfo || r.version, lastUpdated: now, raw: r.value });
+    }
+  }
+
+  private async onClusters(u: TypeUpdate): Promise<string[]> {
+    const errors: string[] = [];
+    const parsed: ClusterConfig[] = [];
+    const staticNames = new Set(this.opts.staticClusters.map((c) => c.name));
+    for (const r of u.resources.values()) {
+      if (staticNames.has(r.name)) { errors.push(`cluster '${r.name}': a static cluster has that name`); continue; }
+      try {
+        parsed.push(parseCluster(r.value, `cluster '${r.name}'`, (w) => this.opts.log.warn({ path: w.path }, w.message)));
+      } catch (e) {
+        if (e instanceof ConfigError) errors.push(e.message);
+        else throw e;
+      }
+    }
+    if (errors.length) return errors;
+    await this.opts.sink.applyClusters([...this.opts.staticClusters, ...parsed]);
+    this.clusters = parsed;
+    this.record(this.dumps.clusters, u);
+    this.received.cds = true;
+    const eds = new Set<string>();
+    for (const c of [...this.opts.staticClusters, ...parsed]) if (c.edsServiceName) eds.add(c.edsServiceName);
+    this.edsNames.clear();
+    for (const n of eds) this.edsNames.add(n);
+    this.client.subscribe(ENDPOINT, [...eds]);
+    return [];
+  }
+
+  private onEndpoints(u: TypeUpdate): string[] {
+    const errors: string[] = [];
+    const parsed = new Map<string, EndpointConfig[]>();
+    for (const n of u.changed) {
+      const r = u.resources.get(n)!;
+      try {
+        parsed.set(n, parseLoadAssignment(r.value, `cluster_load_assignment '${n}'`, false, (w) => this.opts.log.warn({ path: w.path }, w.message)));
+      } catch (e) {
+        if (e instanceof ConfigError) errors.push(e.message);
+        else throw e;
+      }
+    }
+    if (errors.length) return errors;
+    for (const [n, eps] of parsed) {
+      this.opts.sink.applyEndpoints(n, eps);
+      this.received.eds.add(n);
+    }
+    for (const n of u.removed) this.opts.sink.removeEndpoints(n);
+    this.record(this.dumps.endpoints, u);
+    return [];
+  }
+
+  private async onListeners(u: TypeUpdate): Promise<string[]> {
+    const errors: string[] = [];
+    const parsed: ListenerConfig[] = [];
+    const staticNames = new Set(this.opts.staticListeners.map((l) => l.name));
+    for (const r of u.resources.values()) {
+      if (staticNames.has(r.name)) { errors.push(`listener '${r.name}': a static listener has that name`); continue; }
+      try {
+        parsed.push(parseListener(r.value, `listener '${r.name}'`, this.opts.registry, { path: `listener '${r.name}'`, warn: (w) => this.opts.log.warn({ path: w.path }, w.message) }));
+      } catch (e) {
+        if (e instanceof ConfigError) errors.push(e.message);
+        else throw e;
+      }
+    }
+    if (errors.length) return errors;
+    try {
+      await this.opts.sink.applyListeners([...this.opts.staticListeners, ...parsed]);
+    } catch (e) {
+      return [(e as Error).message];
+    }
+    this.listeners = parsed;
+    this.record(this.dumps.listeners, u);
+    this.received.lds = true;
+    const rds = new Set<string>();
+    for (const l of [...this.opts.staticListeners, ...parsed]) for (const n of rdsNamesOf(l)) rds.add(n);
+    this.rdsNames.clear();
+    for (const n of rds) this.rdsNames.add(n);
+    this.client.subscribe(ROUTE, [...rds]);
+    return [];
+  }
+
+  private onRoutes(u: TypeUpdate): string[] {
+    const errors: string[] = [];
+    const tables = new Map<string, unknown>();
+    for (const n of u.changed) {
+      try {
+        tables.set(n, this.opts.parseRouteTable(u.resources.get(n)!.value, `route_configuration '${n}'`));
+      } catch (e) {
+        if (e instanceof ConfigError) errors.push(e.message);
+        else throw e;
+      }
+    }
+    if (errors.length) return errors;
+    for (const [n, t] of tables) {
+      this.opts.sink.setRouteTable(n, t);
+      this.received.rds.add(n);
+    }
+    for (const n of u.removed) this.opts.sink.setRouteTable(n, undefined);
+    this.record(this.dumps.routes, u);
+    return [];
+  }
+}
+
+/** RDS names the HCMs of a listener reference. */
+function rdsNamesOf(l: ListenerConfig): string[] {
+  const out: string[] = [];
+  const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
+  for (const fc of chains) for (const f of fc.filters) {
+    const n = (f.config as { rdsName?: string } | undefined)?.rdsName;
+    if (n) out.push(n);
+  }
+  return out;
+}
