@@ -330,7 +330,11 @@ export class RouterStream implements UpstreamResponseHandler {
     // stream idle timeout (route idle_timeout, else the HCM's
     // stream_idle_timeout) from the start, refreshed by activity either way.
     const idleMs = a.idleTimeoutMs ?? this.cfg.streamIdleTimeoutMs;
-    if (idleMs > 0) {
+    // Without a request body both timers start now and the route timer runs
+    // to the end of the response; an idle timer at least as long could never
+    // fire first, so it is not armed (the common case: 15 s vs 5 min).
+    const idleCanFire = idleMs > 0 && !(this.ds.body === null && timeoutMs > 0 && idleMs >= timeoutMs);
+    if (idleCanFire) {
       this.lastReceived = this.ds.bytesReceived();
       this.idleTimer = setTimeout(() => this.onIdleTimeout(), idleMs);
     }
