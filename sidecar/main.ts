@@ -16,6 +16,7 @@ import { Server } from './lifecycle/server.ts';
 import { fromRepo } from './paths.ts';
 import { setup as setupHttpConnectionManager } from '../protocols/http/connection-manager/extension.ts';
 import { parseRouteConfig } from '../protocols/http/route/route-config.ts';
+import { setup as setupCompressor } from '../protocols/http/filters/compressor/compressor.ts';
 import { RouteTable } from '../protocols/http/route/route-match.ts';
 import { releaseEnvoyRegistry } from '../xds/proto/registry.ts';
 import { translateBootstrap, type BootstrapSnapshot } from '../xds/translate/bootstrap.ts';
@@ -33,6 +34,7 @@ export function createRegistry(): ExtensionRegistry {
   const registry = new ExtensionRegistry();
   setupHttpConnectionManager(registry);
   setupAccessLoggers(registry);
+  setupCompressor(registry);
   return registry;
 }
 

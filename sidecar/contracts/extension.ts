@@ -7,6 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { AccessLoggerFactory } from './access-log.ts';
+import type { HttpFilterFactory } from './http-filter.ts';
 import type { ConfigError, ParseResult } from './errors.ts';
 import type { StatsScope } from './stats.ts';
 
@@ -138,4 +139,15 @@ export interface ConnectionHandler {
 export interface NetworkFilterExtension<C = unknown> extends Extension<C> {
   readonly category: 'envoy.filters.network';
   createHandler(config: C, rt: NetworkFilterRuntime): ConnectionHandler;
+}
+
+/** What an HTTP filter factory may use: its stats scope (`http.<stat_prefix>.`). */
+export interface HttpFilterRuntime {
+  readonly stats: StatsScope;
+}
+
+/** An HTTP filter extension (compressor, rbac, jwt_authn ...). */
+export interface HttpFilterExtension<C = unknown> extends Extension<C> {
+  readonly category: 'envoy.filters.http';
+  createFactory(config: C, rt: HttpFilterRuntime): HttpFilterFactory;
 }

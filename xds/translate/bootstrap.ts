@@ -104,7 +104,7 @@ const WARN_FIELDS: Record<string, string> = {
   use_tcp_for_dns_lookups: 'the system resolver is used',
   dns_resolution_config: 'the system resolver is used',
   typed_dns_resolver_config: 'the system resolver is used',
-  application_log_config: 'application logs are JSON lines (pino); --log-format is honoured',
+  application_log_config: 'not applied; application logs are JSON lines (pino)',
   stats_flush_on_admin: 'no stats sinks, nothing to flush',
   default_regex_engine: 'regexes are compiled as JavaScript RegExp with RE2 syntax conversion',
   perf_tracing_file_path: 'not applied',

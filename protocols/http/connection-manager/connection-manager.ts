@@ -9,7 +9,8 @@
  */
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import type { ConnectionInfo } from '../../../sidecar/contracts/http-filter.ts';
+import type { HttpFilterExtension } from '../../../sidecar/contracts/extension.ts';
+import type { ConnectionInfo, HttpFilterFactory } from '../../../sidecar/contracts/http-filter.ts';
 import type { StatsScope } from '../../../sidecar/contracts/stats.ts';
 import type { RouteTable } from '../route/route-match.ts';
 import { RouterStream, type RouterRuntime } from '../router/router.ts';
@@ -39,6 +40,8 @@ export class HttpConnectionManager {
   private readonly h2: http2.Http2Server;
   private readonly h1Connections = new Map<Socket, LeanHttp1Connection>();
   private readonly h1Options: LeanHttp1Options;
+  /** The HTTP filters before the router, in configured order. */
+  private readonly filterFactories: readonly HttpFilterFactory[];
   private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
   private draining = false;
 
@@ -46,6 +49,8 @@ export class HttpConnectionManager {
     this.config = config;
     this.stats = new HcmStats(stats, config.statPrefix);
     this.host = host;
+    const hcmScope = stats.scope(`http.${config.statPrefix}`);
+    this.filterFactories = Object.freeze(config.filters.map((f) => (f.extension as HttpFilterExtension).createFactory(f.config, { stats: hcmScope })));
     this.h1Options = Object.freeze({
       maxRequestHeadersKb: config.maxRequestHeadersKb,
       maxHeadersCount: config.maxHeadersCount,
@@ -155,7 +160,7 @@ export class HttpConnectionManager {
       ds.closeConnectionAfter();
       this.stats.cxDrainClose.inc();
     }
-    new RouterStream(this.config, this.routeTable(), ds, this.connectionInfo(socket), this.host, this.stats).run();
+    new RouterStream(this.config, this.routeTable(), ds, this.connectionInfo(socket), this.host, this.stats, this.filterFactories).run();
   }
 
   private onH2Session(s: http2.ServerHttp2Session): void {
@@ -182,7 +187,7 @@ export class HttpConnectionManager {
     stream.on('error', () => undefined); // resets are reported through the router's abort path
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
     const ds = new Http2Downstream(stream, headers, endStream);
-    new RouterStream(this.config, this.routeTable(), ds, this.connectionInfo(stream.session!.socket as Socket), this.host, this.stats).run();
+    new RouterStream(this.config, this.routeTable(), ds, this.connectionInfo(stream.session!.socket as Socket), this.host, this.stats, this.filterFactories).run();
   }
 
   /**

@@ -11,7 +11,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { AccessLogEntry, AccessLogger } from '../../../sidecar/contracts/access-log.ts';
-import type { ConnectionInfo, HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
+import { InvariantError } from '../../../sidecar/contracts/errors.ts';
+import { Continue, type BodyTransform, type ConnectionInfo, type HeaderMap, type HttpFilter, type HttpFilterCallbacks, type HttpFilterFactory } from '../../../sidecar/contracts/http-filter.ts';
 import type { LogFilter } from '../access-log-filter.ts';
 import type { Cluster } from '../../../sidecar/upstream/cluster.ts';
 import type { UpstreamHost } from '../../../sidecar/upstream/host.ts';
@@ -43,6 +44,7 @@ export interface RouterAccessLog {
 }
 
 const MAX_REPLAY_BODY = 1024 * 1024;
+const NO_FILTERS: readonly HttpFilterFactory[] = Object.freeze([]);
 /** Responses up to this size may have headers and body sent together. */
 const COALESCE_LIMIT = 16 * 1024;
 /** Envoy's RESPONSE_CODE_DETAILS for the local replies the router makes. */
@@ -68,6 +70,12 @@ function first(v: string | string[] | undefined): string | undefined {
 export class RouterStream implements UpstreamResponseHandler {
   private readonly cfg: HcmConfig;
   private readonly table: RouteTable | undefined;
+  private readonly filterFactories: readonly HttpFilterFactory[];
+  /** The last transform of the chain: its output goes downstream. */
+  private transformTail: BodyTransform | undefined;
+  private filters: HttpFilter[] | undefined;
+  /** A response body transform from the filters (compression), when one applies. */
+  private transform: BodyTransform | undefined;
   private readonly ds: Downstream;
   private readonly conn: ConnectionInfo;
   private readonly rt: RouterRuntime;
@@ -115,9 +123,10 @@ export class RouterStream implements UpstreamResponseHandler {
    * the RDS one current at that moment (undefined until RDS delivers it:
    * every request is then NR).
    */
-  constructor(cfg: HcmConfig, table: RouteTable | undefined, ds: Downstream, conn: ConnectionInfo, rt: RouterRuntime, stats: HcmStats) {
+  constructor(cfg: HcmConfig, table: RouteTable | undefined, ds: Downstream, conn: ConnectionInfo, rt: RouterRuntime, stats: HcmStats, filters: readonly HttpFilterFactory[] = NO_FILTERS) {
     this.cfg = cfg;
     this.table = table;
+    this.filterFactories = filters;
     this.ds = ds;
     this.conn = conn;
     this.rt = rt;
@@ -131,6 +140,7 @@ export class RouterStream implements UpstreamResponseHandler {
     this.ds.onAbort(() => this.onDownstreamAbort());
     // A request body that fails (client gone) is handled by the abort path.
     this.ds.body?.on('error', () => undefined);
+    if (this.filterFactories.length) this.decodeFilters(h);
     if (this.rt.draining) this.ds.closeConnectionAfter();
     this.prepareForwardedHeaders(h);
     const authority = first(h[':authority']) ?? '';
@@ -159,6 +169,31 @@ export class RouterStream implements UpstreamResponseHandler {
       return;
     }
     this.forward(action, h, authority, path);
+  }
+
+  /** Runs the HTTP filters' request hooks in configured order. */
+  private decodeFilters(h: HeaderMap): void {
+    const callbacks: HttpFilterCallbacks = { connection: this.conn, filterState: new Map() };
+    this.filters = this.filterFactories.map((f) => f.create(callbacks));
+    for (const f of this.filters) {
+      if (f.decodeHeaders(h, this.ds.body === null) !== Continue) {
+        throw new InvariantError('an HTTP filter returned StopIteration; resuming filters is not implemented yet');
+      }
+    }
+  }
+
+  /** Runs the response hooks in reverse order; chains their body transforms. */
+  private encodeFilters(status: number, headers: HeaderMap): void {
+    const filters = this.filters!;
+    let out: BodyTransform | undefined;
+    for (let i = filters.length - 1; i >= 0; i--) {
+      const t = filters[i]!.encodeHeaders?.(status, headers, this.ds.headers, false);
+      if (!t) continue;
+      if (out) out.pipe(t);
+      out = out ?? t;
+      this.transformTail = t;
+    }
+    this.transform = out;
   }
 
   private prepareForwardedHeaders(h: HeaderMap): void {
@@ -458,6 +493,21 @@ export class RouterStream implements UpstreamResponseHandler {
     this.responseHeaders = headers;
     this.responseStart = performance.now();
     this.details = 'via_upstream';
+    if (this.filters) {
+      this.encodeFilters(status, headers);
+      if (this.transform) {
+        this.ds.sendHeaders(status, headers, false);
+        const tail = this.transformTail!;
+        tail.on('data', (c: Buffer) => {
+          this.bytesSent += c.length;
+          if (!this.ds.write(c)) {
+            tail.pause();
+            this.ds.onDrain(() => tail.resume());
+          }
+        });
+        return;
+      }
+    }
     // A small response whose whole body is announced by content-length is
     // usually complete within the same read: hold the headers until the body
     // or the end arrives and send all of it in one go (one write path
@@ -486,6 +536,12 @@ export class RouterStream implements UpstreamResponseHandler {
   onData(chunk: Buffer): boolean {
     if (this.done) return true;
     this.idleTimer?.refresh();
+    const t = this.transform;
+    if (t) {
+      if (t.write(chunk)) return true;
+      t.once('drain', () => this.upstream?.resume());
+      return false;
+    }
     this.bytesSent += chunk.length;
     if (this.heldHeaders) {
       if (!this.heldBody && chunk.length === Number(this.heldHeaders['content-length'])) {
@@ -507,6 +563,13 @@ export class RouterStream implements UpstreamResponseHandler {
     this.cluster!.stats.rqCompleted.inc();
     this.cluster!.stats.rqTime.record(performance.now() - this.upstreamStart);
     this.done = true;
+    const t = this.transform;
+    if (t) {
+      this.transformTail!.once('end', () => this.ds.end(trailers));
+      t.end();
+      this.complete();
+      return;
+    }
     if (this.heldHeaders && !trailers) {
       const h = this.heldHeaders;
       this.heldHeaders = undefined;
@@ -525,6 +588,7 @@ export class RouterStream implements UpstreamResponseHandler {
     if (afterHeaders || this.ds.headersSent) {
       // Mid-body: nothing can be retried or replied; reset downstream (UR).
       this.flushHeld();
+      this.transform?.destroy();
       this.cluster!.stats.rqRxReset.inc();
       this.responseFlags = 'UR';
       this.done = true;
@@ -557,6 +621,7 @@ export class RouterStream implements UpstreamResponseHandler {
     this.flushHeld();
     if (this.ds.headersSent) {
       this.done = true;
+      this.transform?.destroy();
       this.responseFlags = 'UT';
       this.ds.reset();
       this.complete();
@@ -579,6 +644,7 @@ export class RouterStream implements UpstreamResponseHandler {
     if (this.done) return;
     this.done = true;
     this.responseFlags = 'DC';
+    this.transform?.destroy();
     this.stats.rqRxReset.inc();
     this.clearTimeout();
     if (this.upstream) {
@@ -612,6 +678,7 @@ export class RouterStream implements UpstreamResponseHandler {
     this.flushHeld();
     if (this.ds.headersSent) {
       this.done = true;
+      this.transform?.destroy();
       this.responseFlags = 'SI';
       this.clearTimeout();
       this.ds.reset();
