@@ -57,6 +57,8 @@ OPTIONS (Envoy's)
   --allow-unknown-static-fields unknown bootstrap fields warn instead of failing
   --base-id N, --disable-hot-restart, --use-dynamic-base-id
                                 accepted no-ops: there is no hot restart
+  --file-flush-interval-msec N, --local-address-ip-version v4|v6
+                                accepted (Istio's pilot-agent passes them)
   --version                     print the version
   -h, --help                    this text
 `;
@@ -96,6 +98,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
         'use-dynamic-base-id': { type: 'boolean' },
         'disable-hot-restart': { type: 'boolean' },
         'local-address-ip-version': { type: 'string' },
+        'file-flush-interval-msec': { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -130,6 +133,7 @@ export function parseCli(argv: readonly string[]): CliOptions {
   const concurrency = num('concurrency', v.concurrency, 1);
   if (concurrency > 1) notes.push(`--concurrency ${concurrency}: the data path runs on one thread today`);
   if (v['log-format'] !== undefined) notes.push('--log-format accepted; logs are JSON lines');
+  if (v['file-flush-interval-msec'] !== undefined) notes.push('--file-flush-interval-msec accepted; access logs are flushed on every event-loop turn');
   return {
     command,
     configPath: v['config-path'],
