@@ -22,13 +22,15 @@ export interface TestUpstream {
   /** Responses to fail with this status before succeeding (retry tests). */
   failNext: number;
   failStatus: number;
+  /** Extra headers on failing responses (e.g. a gRPC trailers-only grpc-status). */
+  failHeaders: Record<string, string>;
   close(): Promise<void>;
 }
 
 /** An HTTP/1.1 echo upstream on 127.0.0.1:0. */
 export async function startHttpUpstream(name = 'up'): Promise<TestUpstream> {
   const seen: SeenRequest[] = [];
-  const up = { seen, failNext: 0, failStatus: 503 } as TestUpstream & { failNext: number; failStatus: number };
+  const up = { seen, failNext: 0, failStatus: 503, failHeaders: {} } as TestUpstream & { failNext: number; failStatus: number };
   const server = http.createServer((req, res) => {
     let bytes = 0;
     req.on('data', (c: Buffer) => (bytes += c.length));
@@ -36,7 +38,7 @@ export async function startHttpUpstream(name = 'up'): Promise<TestUpstream> {
       seen.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, bodyBytes: bytes });
       if (up.failNext > 0) {
         up.failNext--;
-        res.writeHead(up.failStatus, { 'content-type': 'text/plain' }).end('failing\n');
+        res.writeHead(up.failStatus, { 'content-type': 'text/plain', ...up.failHeaders }).end('failing\n');
         return;
       }
       const delay = Number(req.headers['x-test-delay-ms'] ?? 0);

@@ -36,6 +36,8 @@ export interface RetryPolicy {
   readonly reset: boolean;
   readonly connectFailure: boolean;
   readonly retriable4xx: boolean;
+  /** gRPC status codes that are retried (x-envoy-retry-grpc-on / retry_on gRPC conditions). */
+  readonly grpcStatuses: readonly number[];
   readonly retriableStatusCodes: readonly number[];
   readonly numRetries: number;
   readonly perTryTimeoutMs: number;
@@ -340,10 +342,12 @@ function parseForward(a: Json, p: string, referenced: Set<string>, vhostRetry?: 
   });
 }
 
-const RETRY_ON = new Set(['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'retriable-status-codes', 'refused-stream', 'envoy-ratelimited', 'retriable-headers', 'reset-before-request', 'http3-post-connect-failure']);
+/** Envoy's gRPC retry_on conditions and the grpc-status they retry. */
+const GRPC_RETRY_ON: Record<string, number> = { cancelled: 1, 'deadline-exceeded': 4, 'resource-exhausted': 8, internal: 13, unavailable: 14 };
+const RETRY_ON = new Set(['5xx', 'gateway-error', 'reset', 'connect-failure', 'retriable-4xx', 'retriable-status-codes', 'refused-stream', 'envoy-ratelimited', 'retriable-headers', 'reset-before-request', 'http3-post-connect-failure', ...Object.keys(GRPC_RETRY_ON)]);
 
 /** Parses a RetryPolicy (`retry_on` is Envoy's comma-separated list). */
-export function parseRetryOn(retryOn: string, p: string): Pick<RetryPolicy, 'on5xx' | 'gatewayError' | 'reset' | 'connectFailure' | 'retriable4xx'> & { statusCodes: boolean } {
+export function parseRetryOn(retryOn: string, p: string): Pick<RetryPolicy, 'on5xx' | 'gatewayError' | 'reset' | 'connectFailure' | 'retriable4xx' | 'grpcStatuses'> & { statusCodes: boolean } {
   const parts = retryOn.split(',').map((s) => s.trim()).filter(Boolean);
   for (const x of parts) if (!RETRY_ON.has(x)) throw new ConfigError(p, `unknown retry_on condition '${x}'`);
   const has = (x: string): boolean => parts.includes(x);
@@ -353,6 +357,7 @@ export function parseRetryOn(retryOn: string, p: string): Pick<RetryPolicy, 'on5
     reset: has('reset') || has('reset-before-request') || has('refused-stream'),
     connectFailure: has('connect-failure') || has('reset-before-request'),
     retriable4xx: has('retriable-4xx'),
+    grpcStatuses: Object.freeze(parts.filter((x) => x in GRPC_RETRY_ON).map((x) => GRPC_RETRY_ON[x]!)),
     statusCodes: has('retriable-status-codes'),
   };
 }
@@ -372,6 +377,7 @@ function parseRetry(r: Json, p: string): RetryPolicy {
     reset: on.reset,
     connectFailure: on.connectFailure,
     retriable4xx: on.retriable4xx,
+    grpcStatuses: on.grpcStatuses,
     retriableStatusCodes: Object.freeze(on.statusCodes ? (Array.isArray(r['retriable_status_codes']) ? (r['retriable_status_codes'] as number[]) : []) : []),
     numRetries: int(r['num_retries'], 1),
     perTryTimeoutMs: durationMs(r['per_try_timeout'], `${p}.per_try_timeout`) ?? 0,

@@ -327,7 +327,7 @@ export class RouterStream implements UpstreamResponseHandler {
     if (retryOn) {
       try {
         const on = parseRetryOn(retryOn, 'x-envoy-retry-on');
-        const base = retry ?? { on5xx: false, gatewayError: false, reset: false, connectFailure: false, retriable4xx: false, retriableStatusCodes: [], numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250 };
+        const base = retry ?? { on5xx: false, gatewayError: false, reset: false, connectFailure: false, retriable4xx: false, grpcStatuses: [], retriableStatusCodes: [], numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250 };
         retry = {
           ...base,
           on5xx: base.on5xx || on.on5xx,
@@ -335,6 +335,7 @@ export class RouterStream implements UpstreamResponseHandler {
           reset: base.reset || on.reset,
           connectFailure: base.connectFailure || on.connectFailure,
           retriable4xx: base.retriable4xx || on.retriable4xx,
+          grpcStatuses: [...base.grpcStatuses, ...on.grpcStatuses],
         };
       } catch { /* Envoy ignores unknown x-envoy-retry-on values */ }
     }
@@ -462,9 +463,14 @@ export class RouterStream implements UpstreamResponseHandler {
     setTimeout(() => this.attempt(), delay);
   }
 
-  private retriableStatus(status: number): boolean {
+  private retriableStatus(status: number, headers: HeaderMap): boolean {
     const r = this.retry;
     if (!r) return false;
+    // gRPC: a trailers-only response carries grpc-status in its headers.
+    if (r.grpcStatuses.length) {
+      const gs = headers['grpc-status'];
+      if (gs !== undefined && r.grpcStatuses.includes(Number(gs))) return true;
+    }
     if (r.on5xx && status >= 500) return true;
     if (r.gatewayError && (status === 502 || status === 503 || status === 504)) return true;
     if (r.retriable4xx && status === 409) return true;
@@ -475,7 +481,7 @@ export class RouterStream implements UpstreamResponseHandler {
 
   onHeaders(status: number, headers: HeaderMap): void {
     if (this.done) return;
-    if (this.canRetry() && this.retriableStatus(status)) {
+    if (this.canRetry() && this.retriableStatus(status, headers)) {
       this.upstream?.abort();
       this.finishAttempt();
       this.cluster!.stats.response(status);

@@ -58,6 +58,8 @@ virtual_hosts:
     route: { cluster: up, retry_policy: { retry_on: "5xx", num_retries: 2, retry_back_off: { base_interval: 0.005s } } }
   - match: { prefix: "/codes" }
     route: { cluster: up, retry_policy: { retry_on: "retriable-status-codes", retriable_status_codes: [418], num_retries: 1, retry_back_off: { base_interval: 0.005s } } }
+  - match: { prefix: "/grpc" }
+    route: { cluster: up, retry_policy: { retry_on: "unavailable,cancelled", num_retries: 1, retry_back_off: { base_interval: 0.005s } } }
   - match: { prefix: "/noretry" }
     route: { cluster: up }
   - match: { prefix: "/idle" }
@@ -132,6 +134,21 @@ describe.each(PROTOCOLS)('retries over %s', (proto) => {
     up.failStatus = 500;
     expect((await send(proto, port(), { path: '/codes' })).status).toBe(500);
     up.failNext = 0;
+  });
+
+  test('gRPC retry_on (unavailable) retries a trailers-only grpc-status 14', async () => {
+    up.failNext = 1;
+    up.failStatus = 200;
+    up.failHeaders = { 'content-type': 'application/grpc', 'grpc-status': '14' };
+    const r = await send(proto, port(), { path: '/grpc' });
+    expect(r.status).toBe(200);
+    expect(r.headers['grpc-status']).toBeUndefined();
+    up.failNext = 1;
+    up.failHeaders = { 'content-type': 'application/grpc', 'grpc-status': '3' };
+    const r2 = await send(proto, port(), { path: '/grpc' });
+    expect(r2.headers['grpc-status']).toBe('3');
+    up.failNext = 0;
+    up.failHeaders = {};
   });
 
   test('POST bodies are replayed on retry', async () => {
