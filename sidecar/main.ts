@@ -24,9 +24,17 @@ import { translateBootstrap, type BootstrapSnapshot } from '../xds/translate/boo
 /** The package version. */
 export const VERSION: string = (JSON.parse(readFileSync(fromRepo('package.json'), 'utf8')) as { version: string }).version;
 
-/** RDS: a RouteConfiguration resource to the table the HCM routes with. */
+/**
+ * RDS: a RouteConfiguration resource to the table the HCM routes with.
+ * Updates arrive while serving, so DataSource files are not read (no
+ * synchronous file I/O after start-up): such a route configuration is refused.
+ */
 export function parseRouteTable(json: Record<string, unknown>, path: string): RouteTable {
-  return new RouteTable(parseRouteConfig(json, path, { readFile: (p) => readFileSync(p, 'utf8') }));
+  return new RouteTable(parseRouteConfig(json, path, {
+    readFile: (p) => {
+      throw new Error(`'${p}': DataSource files are not read for RDS updates; use inline_string`);
+    },
+  }));
 }
 
 /** Every extension this build has, registered once. */

@@ -3,6 +3,7 @@
  * append_action) at route, virtual host and route-configuration level, and
  * the few %COMMAND% substitutions Envoy allows in header values.
  */
+import { hostname } from 'node:os';
 import { ConfigError } from '../../../sidecar/contracts/errors.ts';
 import type { ConnectionInfo, HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
 import { list, msg, str, type Json } from '../../../xds/translate/proto-values.ts';
@@ -35,6 +36,8 @@ export interface HeaderMutation {
 /** No mutation. */
 export const EMPTY_MUTATION: HeaderMutation = Object.freeze({ add: [], remove: [] });
 
+const HOST = hostname();
+
 const COMMANDS: Record<string, (c: HeaderFormatContext) => string> = {
   DOWNSTREAM_REMOTE_ADDRESS: (c) => `${c.connection.remoteAddress}:${c.connection.remotePort}`,
   DOWNSTREAM_REMOTE_ADDRESS_WITHOUT_PORT: (c) => c.connection.remoteAddress,
@@ -44,7 +47,7 @@ const COMMANDS: Record<string, (c: HeaderFormatContext) => string> = {
   DOWNSTREAM_PEER_URI_SAN: (c) => c.connection.peerPrincipal ?? '',
   UPSTREAM_REMOTE_ADDRESS: (c) => c.upstreamAddress ?? '',
   PROTOCOL: (c) => c.protocol,
-  HOSTNAME: () => process.env['HOSTNAME'] ?? '',
+  HOSTNAME: () => HOST,
 };
 
 function compileValue(v: string, path: string): HeaderToAdd['value'] {
