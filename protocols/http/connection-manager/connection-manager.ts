@@ -186,8 +186,18 @@ export class HttpConnectionManager {
     this.stats.streamStart(true);
     stream.on('error', () => undefined); // resets are reported through the router's abort path
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
+    // A stream can still be announced while its session is being torn down
+    // (drain, closeAll): refuse it (the client may retry) rather than serve
+    // it without a connection.
+    const socket = stream.session?.socket as Socket | undefined;
+    if (!socket || stream.destroyed) {
+      this.stats.rqRxReset.inc();
+      if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
+      this.stats.streamDone();
+      return;
+    }
     const ds = new Http2Downstream(stream, headers, endStream);
-    new RouterStream(this.config, this.routeTable(), ds, this.connectionInfo(stream.session!.socket as Socket), this.host, this.stats, this.filterFactories).run();
+    new RouterStream(this.config, this.routeTable(), ds, this.connectionInfo(socket), this.host, this.stats, this.filterFactories).run();
   }
 
   /**
