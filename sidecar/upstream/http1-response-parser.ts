@@ -16,6 +16,7 @@
  * closes (and the connection is then not reused).
  */
 import type { HeaderMap } from '../contracts/http-filter.ts';
+import { addField, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../../protocols/http/http1-syntax.ts';
 
 /** Where the parser delivers a response. */
 export interface Http1ResponseSink {
@@ -28,9 +29,6 @@ export interface Http1ResponseSink {
 /** Largest header section (status line + fields) or trailer section, in bytes. */
 export const MAX_HEADER_SECTION_BYTES = 64 * 1024;
 
-/** Largest chunk-size line (size and extensions), in bytes. */
-const MAX_CHUNK_LINE_BYTES = 4096;
-
 const HEAD = 0;
 const BODY_LENGTH = 1;
 const CHUNK_SIZE = 2;
@@ -41,32 +39,11 @@ const BODY_EOF = 6;
 const COMPLETE = 7;
 const FAILED = 8;
 
-const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 /**
  * Control characters other than HTAB, tested per line (status line, each field
  * value): a CR or LF here is a bare one, since lines are split at CRLF.
  */
 const BAD_LINE_CHAR = /[\0-\x08\x0a-\x1f\x7f]/;
-/** RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/** Value of a hex digit byte, or -1. */
-function hexValue(b: number): number {
-  if (b >= 48 && b <= 57) return b - 48;
-  const l = b | 0x20;
-  if (l >= 97 && l <= 102) return l - 87;
-  return -1;
-}
-
-/** Adds a field to a map: repeated names become arrays. */
-function addField(map: HeaderMap, name: string, value: string): void {
-  const cur = map[name];
-  if (cur === undefined) map[name] = value;
-  else if (typeof cur === 'string') map[name] = [cur, value];
-  // An inherited property (`constructor`) is shadowed; `__proto__` is a no-op.
-  else if (Array.isArray(cur) && Object.hasOwn(map, name)) cur.push(value);
-  else map[name] = value;
-}
 
 /**
  * One response at a time: `reset()` before each request, then `execute()`
@@ -350,7 +327,7 @@ export class Http1ResponseParser {
       if (BAD_LINE_CHAR.test(value)) return this.refuse('invalid character in header value');
       const name = raw.toLowerCase();
       pos = eol + 2;
-      if (!head) { addField(map, name, value); continue; }
+      if (!head) { addField(map, name, value, false); continue; }
       switch (name) {
         case 'content-length': {
           const cl = parseContentLength(value);
@@ -358,7 +335,7 @@ export class Http1ResponseParser {
           if (this.contentLength >= 0 && this.contentLength !== cl) return this.refuse('conflicting content-length');
           if (this.contentLength >= 0) continue;
           this.contentLength = cl;
-          addField(map, name, value);
+          addField(map, name, value, false);
           continue;
         }
         case 'transfer-encoding':
@@ -374,21 +351,16 @@ export class Http1ResponseParser {
         case 'upgrade':
           continue;
         default:
-          addField(map, name, value);
+          addField(map, name, value, false);
       }
     }
     return true;
   }
 
   private connectionTokens(value: string): void {
-    const v = value.toLowerCase();
-    if (v === 'keep-alive') { this.connKeepAlive = true; return; }
-    if (v === 'close') { this.connClose = true; return; }
-    for (const t of v.split(',')) {
-      const tok = t.trim();
-      if (tok === 'close') this.connClose = true;
-      else if (tok === 'keep-alive') this.connKeepAlive = true;
-    }
+    const t = connectionTokens(value);
+    if (t & CONNECTION_CLOSE) this.connClose = true;
+    if (t & CONNECTION_KEEP_ALIVE) this.connKeepAlive = true;
   }
 
   /**
@@ -411,20 +383,8 @@ export class Http1ResponseParser {
       this.pending = data === buf ? Buffer.from(buf.subarray(off)) : data;
       return -1;
     }
-    if (nl - start > MAX_CHUNK_LINE_BYTES) { this.fail('chunk-size line too long', 0); return -1; }
-    if (nl === start || data[nl - 1] !== 13) { this.fail('invalid chunk-size line', 0); return -1; }
-    let size = 0;
-    let i = start;
-    for (; i < nl - 1; i++) {
-      const v = hexValue(data[i]!);
-      if (v < 0) break;
-      size = size * 16 + v;
-    }
-    const digits = i - start;
-    if (digits === 0 || digits > 13) { this.fail('invalid chunk size', 0); return -1; }
-    // BWS then chunk extensions, which are ignored; nothing else may follow.
-    while (i < nl - 1 && (data[i] === 32 || data[i] === 9)) i++;
-    if (i < nl - 1 && data[i] !== 59) { this.fail('invalid chunk size', 0); return -1; }
+    const size = parseChunkSizeLine(data, start, nl);
+    if (typeof size === 'string') { this.fail(size, 0); return -1; }
     this.pending = null;
     if (size === 0) {
       this.state = TRAILERS;
@@ -441,15 +401,4 @@ export class Http1ResponseParser {
   }
 }
 
-/** Content-Length as a number, or -1 when it is not 1*DIGIT (or too large). */
-function parseContentLength(v: string): number {
-  const n = v.length;
-  if (n === 0 || n > 15) return -1;
-  let out = 0;
-  for (let i = 0; i < n; i++) {
-    const d = v.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    out = out * 10 + d;
-  }
-  return out;
-}
+

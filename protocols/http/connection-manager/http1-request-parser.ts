@@ -29,6 +29,7 @@
  */
 import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
 import { ProtocolError } from '../../../sidecar/contracts/errors.ts';
+import { addField, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../http1-syntax.ts';
 
 /** Where the parser delivers a request. */
 export interface Http1RequestSink {
@@ -52,9 +53,6 @@ export interface Http1RequestParserOptions {
   readonly maxBodyBytes?: number;
 }
 
-/** Largest chunk-size line (size and extensions), in bytes. */
-const MAX_CHUNK_LINE_BYTES = 4096;
-
 const HEAD = 0;
 const BODY_LENGTH = 1;
 const CHUNK_SIZE = 2;
@@ -64,46 +62,14 @@ const TRAILERS = 5;
 const COMPLETE = 6;
 const FAILED = 7;
 
-const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 /**
  * Anything a header section may not hold: control characters other than
  * HTAB, CR and LF, and any CR or LF that is not part of a CRLF pair.
  */
 const BAD_SECTION = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
-/** RFC 9110 token. */
-const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
 /** A well-formed HTTP version that is not one we speak (505). */
 const OTHER_VERSION = /^HTTP\/[0-9]\.[0-9]$/;
-
-/** Value of a hex digit byte, or -1. */
-function hexValue(b: number): number {
-  if (b >= 48 && b <= 57) return b - 48;
-  const l = b | 0x20;
-  if (l >= 97 && l <= 102) return l - 87;
-  return -1;
-}
-
-/** Adds a field: repeated names become arrays, cookies are joined with `; `. */
-function addField(map: HeaderMap, name: string, value: string): void {
-  const cur = Object.hasOwn(map, name) ? map[name] : undefined;
-  if (cur === undefined) map[name] = value;
-  else if (name === 'cookie') map[name] = `${cur as string}; ${value}`;
-  else if (typeof cur === 'string') map[name] = [cur, value];
-  else cur.push(value);
-}
-
-/** Content-Length as a number, or -1 when it is not 1*DIGIT (or too large). */
-function parseContentLength(v: string): number {
-  const n = v.length;
-  if (n === 0 || n > 15) return -1;
-  let out = 0;
-  for (let i = 0; i < n; i++) {
-    const d = v.charCodeAt(i) - 48;
-    if (d < 0 || d > 9) return -1;
-    out = out * 10 + d;
-  }
-  return out;
-}
 
 /**
  * One request at a time: `execute()` with every chunk until `complete` or
@@ -478,7 +444,7 @@ export class Http1RequestParser {
       pos = eol + 2;
       if (!head) {
         // Framing fields are not allowed in trailers (RFC 9110 §6.5.1); dropped.
-        if (name !== 'content-length' && name !== 'transfer-encoding' && name !== 'host') addField(map, name, value);
+        if (name !== 'content-length' && name !== 'transfer-encoding' && name !== 'host') addField(map, name, value, true);
         continue;
       }
       switch (name) {
@@ -512,28 +478,23 @@ export class Http1RequestParser {
             if (!this.http10) this.expectContinue = true;
             continue;
           }
-          addField(map, name, value);
+          addField(map, name, value, true);
           continue;
         case 'keep-alive':
         case 'proxy-connection':
         case 'upgrade':
           continue;
         default:
-          addField(map, name, value);
+          addField(map, name, value, true);
       }
     }
     return true;
   }
 
   private connectionTokens(value: string): void {
-    const v = value.toLowerCase();
-    if (v === 'keep-alive') { this.connKeepAlive = true; return; }
-    if (v === 'close') { this.connClose = true; return; }
-    for (const t of v.split(',')) {
-      const tok = t.trim();
-      if (tok === 'close') this.connClose = true;
-      else if (tok === 'keep-alive') this.connKeepAlive = true;
-    }
+    const t = connectionTokens(value);
+    if (t & CONNECTION_CLOSE) this.connClose = true;
+    if (t & CONNECTION_KEEP_ALIVE) this.connKeepAlive = true;
   }
 
   /**
@@ -556,28 +517,8 @@ export class Http1RequestParser {
       this.linePending = data === buf ? Buffer.from(buf.subarray(off)) : data;
       return -1;
     }
-    if (nl - start > MAX_CHUNK_LINE_BYTES) { this.fail(400, 'chunk-size line too long', off); return -1; }
-    if (nl === start || data[nl - 1] !== 13) { this.fail(400, 'invalid chunk-size line', off); return -1; }
-    const end = nl - 1;
-    let size = 0;
-    let i = start;
-    for (; i < end; i++) {
-      const v = hexValue(data[i]!);
-      if (v < 0) break;
-      size = size * 16 + v;
-    }
-    const digits = i - start;
-    if (digits === 0 || digits > 13) { this.fail(400, 'invalid chunk size', off); return -1; }
-    // BWS then chunk extensions, which are ignored but may not hide control
-    // characters (a bare CR or LF there is a known smuggling vector).
-    while (i < end && (data[i] === 32 || data[i] === 9)) i++;
-    if (i < end) {
-      if (data[i] !== 59) { this.fail(400, 'invalid chunk size', off); return -1; }
-      for (; i < end; i++) {
-        const b = data[i]!;
-        if ((b < 32 && b !== 9) || b === 127) { this.fail(400, 'invalid chunk extension', off); return -1; }
-      }
-    }
+    const size = parseChunkSizeLine(data, start, nl);
+    if (typeof size === 'string') { this.fail(400, size, off); return -1; }
     this.linePending = null;
     if (size === 0) {
       this.state = TRAILERS;

@@ -1,0 +1,99 @@
+/**
+ * HTTP/1.1 syntax shared by the request parser (downstream codec) and the
+ * response parser (upstream pool): token and digit rules, Content-Length,
+ * the chunk-size line, Connection tokens, and how repeated fields combine.
+ * Pure functions over bytes and strings (RFC 9110 / RFC 9112).
+ */
+import type { HeaderMap } from '../../sidecar/contracts/http-filter.ts';
+
+/** The longest chunk-size line (size and extensions) accepted. */
+export const MAX_CHUNK_LINE_BYTES = 4096;
+
+/** The end of a header section. */
+export const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
+
+/** RFC 9110 token (field names, methods). */
+export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Value of a hex digit byte, or -1. */
+export function hexValue(b: number): number {
+  if (b >= 48 && b <= 57) return b - 48;
+  const l = b | 0x20;
+  if (l >= 97 && l <= 102) return l - 87;
+  return -1;
+}
+
+/** Content-Length as a number, or -1 when it is not 1*DIGIT (or too large). */
+export function parseContentLength(v: string): number {
+  const n = v.length;
+  if (n === 0 || n > 15) return -1;
+  let out = 0;
+  for (let i = 0; i < n; i++) {
+    const d = v.charCodeAt(i) - 48;
+    if (d < 0 || d > 9) return -1;
+    out = out * 10 + d;
+  }
+  return out;
+}
+
+/**
+ * Adds a field to a header map: repeated names become arrays; with
+ * `joinCookies`, request cookies are joined with `; ` (RFC 9113 8.2.3).
+ * Inherited names (`constructor`) are shadowed, never mutated.
+ */
+export function addField(map: HeaderMap, name: string, value: string, joinCookies: boolean): void {
+  const cur = Object.hasOwn(map, name) ? map[name] : undefined;
+  if (cur === undefined) map[name] = value;
+  else if (joinCookies && name === 'cookie') map[name] = `${cur as string}; ${value}`;
+  else if (typeof cur === 'string') map[name] = [cur, value];
+  else cur.push(value);
+}
+
+/** `connection: close` seen. */
+export const CONNECTION_CLOSE = 1;
+/** `connection: keep-alive` seen. */
+export const CONNECTION_KEEP_ALIVE = 2;
+
+/** The close / keep-alive tokens of a Connection field value, as bits. */
+export function connectionTokens(value: string): number {
+  const v = value.toLowerCase();
+  if (v === 'keep-alive') return CONNECTION_KEEP_ALIVE;
+  if (v === 'close') return CONNECTION_CLOSE;
+  let out = 0;
+  for (const t of v.split(',')) {
+    const tok = t.trim();
+    if (tok === 'close') out |= CONNECTION_CLOSE;
+    else if (tok === 'keep-alive') out |= CONNECTION_KEEP_ALIVE;
+  }
+  return out;
+}
+
+/**
+ * Parses a complete chunk-size line `data[start, nl]` (`nl` is the LF):
+ * `1*HEXDIG [ BWS ; ext ] CRLF`. Extensions are ignored but may not hide
+ * control characters (a bare CR or LF there is a known smuggling vector).
+ * Returns the size, or an error reason.
+ */
+export function parseChunkSizeLine(data: Buffer, start: number, nl: number): number | string {
+  if (nl - start > MAX_CHUNK_LINE_BYTES) return 'chunk-size line too long';
+  if (nl === start || data[nl - 1] !== 13) return 'invalid chunk-size line';
+  const end = nl - 1;
+  let size = 0;
+  let i = start;
+  for (; i < end; i++) {
+    const v = hexValue(data[i]!);
+    if (v < 0) break;
+    size = size * 16 + v;
+  }
+  const digits = i - start;
+  if (digits === 0 || digits > 13) return 'invalid chunk size';
+  while (i < end && (data[i] === 32 || data[i] === 9)) i++;
+  if (i < end) {
+    if (data[i] !== 59) return 'invalid chunk size';
+    for (; i < end; i++) {
+      const b = data[i]!;
+      if ((b < 32 && b !== 9) || b === 127) return 'invalid chunk extension';
+    }
+  }
+  return size;
+}
