@@ -108,6 +108,8 @@ export class Http1RequestParser {
   private trailers: HeaderMap | undefined = undefined;
   private transferEncoding: string | undefined = undefined;
   private hostSeen = false;
+  /** Field names listed in Connection (dropped from the forwarded headers). */
+  private connectionOptions: string[] | undefined;
   private connClose = false;
   private connKeepAlive = false;
 
@@ -156,6 +158,7 @@ export class Http1RequestParser {
     this.trailers = undefined;
     this.transferEncoding = undefined;
     this.hostSeen = false;
+    this.connectionOptions = undefined;
     this.connClose = false;
     this.connKeepAlive = false;
   }
@@ -371,6 +374,18 @@ export class Http1RequestParser {
     this.method = method;
     const h: HeaderMap = { ':method': method, ':path': target, ':authority': '', ':scheme': this.opts.scheme };
     if (!this.fields(text, eol + 2, h, true)) return false;
+    // An absolute-form target (RFC 9112 §3.2.2) is split into path and
+    // authority. A missing Host on HTTP/1.1 is tolerated, as node:http did
+    // (Envoy answers 400).
+    const abs = target.charCodeAt(0) !== 47 /* '/' */ ? /^https?:\/\/([^/?#]+)([^#]*)/i.exec(target) : null;
+    if (abs) {
+      // Envoy (allow_absolute_url): the URL's path is the path; its authority
+      // is the authority unless a Host field gave one.
+      h[':path'] = abs[2] ? (abs[2].startsWith('/') ? abs[2] : `/${abs[2]}`) : '/';
+      if (!this.hostSeen) h[':authority'] = abs[1]!;
+    }
+    // RFC 9110 §7.6.1: fields named in Connection are for this hop only.
+    if (this.connectionOptions) for (const n of this.connectionOptions) if (n.charCodeAt(0) !== 58) delete h[n];
 
     // Message body length, RFC 9112 §6.3 for requests.
     const te = this.transferEncoding;
@@ -495,6 +510,13 @@ export class Http1RequestParser {
     const t = connectionTokens(value);
     if (t & CONNECTION_CLOSE) this.connClose = true;
     if (t & CONNECTION_KEEP_ALIVE) this.connKeepAlive = true;
+    // Other tokens name hop-by-hop fields to drop (rare: checked cheaply).
+    if (value.indexOf(',') >= 0 || (t === 0 && value !== '')) {
+      for (const tok of value.toLowerCase().split(',')) {
+        const n = tok.trim();
+        if (n && n !== 'close' && n !== 'keep-alive') (this.connectionOptions ??= []).push(n);
+      }
+    }
   }
 
   /**

@@ -240,3 +240,21 @@ test('Expect: 100-continue gets 100 Continue before the body is sent (HTTP/1.1)'
   expect(buf).toMatch(/"bodyBytes":5/);
   s.destroy();
 });
+
+test('fields named in Connection are hop-by-hop and not forwarded (HTTP/1.1)', async () => {
+  const r = await send('h1', sc.port(), { path: '/exact', headers: { connection: 'keep-alive, x-hop-only', 'x-hop-only': 'secret', 'x-end-to-end': 'kept' } });
+  const h = r.json()['headers'] as Record<string, string>;
+  expect(h['x-hop-only']).toBeUndefined();
+  expect(h['x-end-to-end']).toBe('kept');
+});
+
+test('an absolute-form request target supplies the authority', async () => {
+  const net = await import('node:net');
+  const s = net.connect(sc.port(), '127.0.0.1');
+  let buf = '';
+  s.on('data', (c: Buffer) => (buf += c.toString('latin1')));
+  s.write('GET http://api.example.com/x HTTP/1.1\r\nConnection: close\r\n\r\n');
+  await new Promise<void>((r) => s.on('close', () => r()));
+  expect(buf).toMatch(/^HTTP\/1\.1 200 /);
+  expect(buf).toContain('"upstream":"b"');
+});
