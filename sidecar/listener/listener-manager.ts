@@ -43,6 +43,23 @@ export class ListenerUpdateError extends Error {
   }
 }
 
+/** The canonical JSON text of a config, computed once per config object (configs are immutable). */
+const rawText = new WeakMap<object, string>();
+
+function textOf(raw: object): string {
+  let t = rawText.get(raw);
+  if (t === undefined) {
+    t = JSON.stringify(raw);
+    rawText.set(raw, t);
+  }
+  return t;
+}
+
+/** Whether two listener configs are the same listener as given (same object, or equal JSON). */
+function sameConfig(a: ListenerConfig, b: ListenerConfig): boolean {
+  return a === b || a.raw === b.raw || textOf(a.raw) === textOf(b.raw);
+}
+
 /** A socket address that identifies one socket (port 0 means "any": never shared). */
 function reusable(a: SocketAddress): boolean {
   return a.kind === 'pipe' || a.port !== 0;
@@ -133,7 +150,7 @@ export class ListenerManager {
       if (!old) {
         result.added.push(c.name);
         toBind.push(c);
-      } else if (JSON.stringify(old.config.raw) === JSON.stringify(c.raw)) {
+      } else if (sameConfig(old.config, c)) {
         kept.set(c, old);
       } else {
         result.modified.push(c.name);

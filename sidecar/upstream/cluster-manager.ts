@@ -2,15 +2,37 @@
  * The cluster manager: the set of clusters of the current snapshot, by name.
  * Routers look clusters up per request (a map read); applying new cluster
  * configs builds new Cluster objects and drains replaced ones, so in-flight
- * requests keep the cluster they started with.
+ * requests keep the cluster they started with. Clusters are indexed by EDS
+ * service name, so an assignment reaches its clusters without a scan of all
+ * of them (1,000 assignments into 1,000 clusters is 1,000 map reads, not a
+ * million comparisons).
  */
 import type { ClusterConfig, EndpointConfig } from '../contracts/snapshot.ts';
 import type { Gauge, Counter, StatsScope } from '../contracts/stats.ts';
 import { Cluster, type ClusterLog } from './cluster.ts';
 
+/** The canonical JSON text of a config, computed once per config object (configs are immutable). */
+const rawText = new WeakMap<object, string>();
+
+function textOf(raw: object): string {
+  let t = rawText.get(raw);
+  if (t === undefined) {
+    t = JSON.stringify(raw);
+    rawText.set(raw, t);
+  }
+  return t;
+}
+
+/** Whether two cluster configs are the same cluster as given (same object, or equal JSON). */
+function sameConfig(a: ClusterConfig, b: ClusterConfig): boolean {
+  return a === b || a.raw === b.raw || textOf(a.raw) === textOf(b.raw);
+}
+
 /** All clusters by name. */
 export class ClusterManager {
   private clusters = new Map<string, Cluster>();
+  /** Active clusters by EDS service name. */
+  private byService = new Map<string, Cluster[]>();
   /** EDS assignments by service name, kept so a replaced cluster starts with them. */
   private readonly assignments = new Map<string, readonly EndpointConfig[]>();
   private readonly stats: StatsScope;
@@ -52,7 +74,7 @@ export class ClusterManager {
     const warming: Cluster[] = [];
     for (const cfg of configs) {
       const cur = this.clusters.get(cfg.name);
-      if (cur && JSON.stringify(cur.config.raw) === JSON.stringify(cfg.raw)) {
+      if (cur && sameConfig(cur.config, cfg)) {
         next.set(cfg.name, cur);
         continue;
       }
@@ -68,7 +90,16 @@ export class ClusterManager {
     await Promise.all(warming.map((c) => c.initialize()));
     this.warmingClusters.set(0);
     const old = this.clusters;
+    const byService = new Map<string, Cluster[]>();
+    for (const c of next.values()) {
+      const n = c.config.edsServiceName;
+      if (n === undefined) continue;
+      const list = byService.get(n);
+      if (list) list.push(c);
+      else byService.set(n, [c]);
+    }
     this.clusters = next;
+    this.byService = byService;
     this.activeClusters.set(next.size);
     for (const [name, c] of old) {
       if (next.get(name) !== c) {
@@ -81,13 +112,13 @@ export class ClusterManager {
   /** EDS: the endpoints of a service name, for every cluster that uses it. */
   applyEndpoints(serviceName: string, endpoints: readonly EndpointConfig[]): void {
     this.assignments.set(serviceName, endpoints);
-    for (const c of this.clusters.values()) if (c.config.edsServiceName === serviceName) c.setEndpoints(endpoints);
+    for (const c of this.byService.get(serviceName) ?? []) c.setEndpoints(endpoints);
   }
 
   /** EDS: an assignment was removed; its clusters keep no endpoints. */
   removeEndpoints(serviceName: string): void {
     this.assignments.delete(serviceName);
-    for (const c of this.clusters.values()) if (c.config.edsServiceName === serviceName) c.setEndpoints([]);
+    for (const c of this.byService.get(serviceName) ?? []) c.setEndpoints([]);
   }
 
   /** Drains every cluster (shutdown). */

@@ -1,5 +1,6 @@
 /**
- * Dynamic configuration over ADS: subscribes to clusters and listeners
+ * Dynamic configuration over ADS or watched files (see resource-source.ts):
+ * subscribes to clusters and listeners
  * (wildcard), then to the endpoints (EDS) and route configurations (RDS)
  * they name; validates every update completely with the same translators as
  * the bootstrap (any error is a NACK naming the resource, and nothing
@@ -11,13 +12,13 @@ import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
 import type { ClusterConfig, EndpointConfig, ListenerConfig, NodeConfig } from '../../sidecar/contracts/snapshot.ts';
 import type { StatsScope } from '../../sidecar/contracts/stats.ts';
-import { AdsClient, type TypeUpdate } from '../ads/ads-client.ts';
+import type { TypeUpdate } from '../ads/ads-client.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../ads/discovery-messages.ts';
-import { nodeMessage } from '../ads/node.ts';
 import type { ProtoJson } from '../proto/json.ts';
 import { parseCluster, parseLoadAssignment } from '../translate/cluster.ts';
 import { parseListener } from '../translate/listener.ts';
 import type { XdsSourceConfig } from '../translate/bootstrap.ts';
+import { createResourceSource, type ResourceSource } from './resource-source.ts';
 
 /** Where accepted dynamic config goes (implemented by the server). */
 export interface ConfigSink {
@@ -59,7 +60,7 @@ export interface DynamicResource {
 /** The dynamic configuration of one process. */
 export class XdsManager {
   private readonly opts: XdsManagerOptions;
-  private readonly client: AdsClient;
+  private readonly client: ResourceSource;
   private clusters: ClusterConfig[] = [];
   private listeners: ListenerConfig[] = [];
   private readonly edsNames = new Set<string>();
@@ -71,15 +72,7 @@ export class XdsManager {
 
   constructor(opts: XdsManagerOptions) {
     this.opts = opts;
-    this.client = new AdsClient({
-      target: opts.source.target,
-      mode: opts.source.mode,
-      node: nodeMessage(opts.node, opts.version),
-      setNodeOnFirstMessageOnly: opts.source.setNodeOnFirstMessageOnly,
-      stats: opts.stats,
-      log: opts.log,
-      onUpdate: (u) => this.onUpdate(u),
-    });
+    this.client = createResourceSource({ source: opts.source, node: opts.node, version: opts.version, stats: opts.stats, log: opts.log, onUpdate: (u) => this.onUpdate(u) });
     // EDS/RDS names that static config already needs.
     for (const c of opts.staticClusters) if (c.edsServiceName) this.edsNames.add(c.edsServiceName);
     for (const l of opts.staticListeners) for (const n of rdsNamesOf(l)) this.rdsNames.add(n);

@@ -20,49 +20,87 @@ export interface StatsTagConfig {
   readonly fixedValue?: string;
 }
 
-/** Where dynamic configuration comes from (dynamic_resources over ADS). */
-export interface XdsSourceConfig {
+/** The ADS stream (dynamic_resources.ads_config). */
+export interface AdsSourceConfig {
   readonly mode: 'sotw' | 'delta';
   /** The static cluster that reaches the management server. */
   readonly clusterName: string;
   readonly target: SocketAddress;
   readonly setNodeOnFirstMessageOnly: boolean;
-  /** 0 waits forever (Istio's setting); Envoy's default is 15 s. */
-  readonly initialFetchTimeoutMs: number;
-  readonly lds: boolean;
-  readonly cds: boolean;
 }
 
-/** Parses dynamic_resources: ADS (GRPC or DELTA_GRPC) with lds/cds over ADS. */
-function parseDynamicResources(d: Json, path: string): Omit<XdsSourceConfig, 'target'> {
-  const ads = msg(d['ads_config']);
-  if (!ads) throw new ConfigError(`${path}.ads_config`, 'only ADS is supported: set ads_config and lds_config/cds_config { ads: {} }');
+/**
+ * Where one resource type comes from: the ADS stream, or a file holding a
+ * DiscoveryResponse (`path_config_source`, or the deprecated `path`), watched
+ * for moves into place (and in-place writes) in its directory, or in
+ * `watched_directory` when given.
+ */
+export type ConfigSourceConfig =
+  | { readonly kind: 'ads' }
+  | { readonly kind: 'path'; readonly path: string; readonly watchedDirectory?: string };
+
+/** Where dynamic configuration comes from (dynamic_resources). */
+export interface XdsSourceConfig {
+  /** The ADS stream, when ads_config is set. */
+  readonly ads?: AdsSourceConfig;
+  /** 0 waits forever (Istio's setting); Envoy's default is 15 s. */
+  readonly initialFetchTimeoutMs: number;
+  readonly lds?: ConfigSourceConfig;
+  readonly cds?: ConfigSourceConfig;
+}
+
+/** Parses ads_config: GRPC or DELTA_GRPC with one envoy_grpc service. */
+function parseAdsConfig(ads: Json, path: string): Omit<AdsSourceConfig, 'target'> {
   const apiType = str(ads['api_type']) || 'GRPC';
-  if (apiType !== 'GRPC' && apiType !== 'DELTA_GRPC') throw new ConfigError(`${path}.ads_config.api_type`, `api_type ${apiType} is not supported (GRPC and DELTA_GRPC are)`);
+  if (apiType !== 'GRPC' && apiType !== 'DELTA_GRPC') throw new ConfigError(`${path}.api_type`, `api_type ${apiType} is not supported (GRPC and DELTA_GRPC are)`);
   const services = list(ads['grpc_services']);
-  if (services.length !== 1) throw new ConfigError(`${path}.ads_config.grpc_services`, 'exactly one grpc_service is supported');
+  if (services.length !== 1) throw new ConfigError(`${path}.grpc_services`, 'exactly one grpc_service is supported');
   const eg = msg(services[0]!['envoy_grpc']);
-  if (!eg || !str(eg['cluster_name'])) throw new ConfigError(`${path}.ads_config.grpc_services[0]`, 'only envoy_grpc with a cluster_name is supported (google_grpc is not)');
+  if (!eg || !str(eg['cluster_name'])) throw new ConfigError(`${path}.grpc_services[0]`, 'only envoy_grpc with a cluster_name is supported (google_grpc is not)');
+  return { mode: apiType === 'DELTA_GRPC' ? 'delta' : 'sotw', clusterName: str(eg['cluster_name']), setNodeOnFirstMessageOnly: ads['set_node_on_first_message_only'] === true };
+}
+
+/** Config source fields that say nothing about where resources come from. */
+const CONFIG_SOURCE_OPTIONS = new Set(['resource_api_version', 'initial_fetch_timeout', 'authorities']);
+
+/**
+ * Parses dynamic_resources: lds_config/cds_config `{ ads: {} }` (which needs
+ * ads_config), `{ path_config_source: { path, watched_directory } }` or the
+ * deprecated `{ path }`. api_config_source (non-aggregated gRPC, REST) and
+ * xdstp locators are refused.
+ */
+function parseDynamicResources(d: Json, path: string, warn: (e: ConfigError) => void): Omit<XdsSourceConfig, 'ads'> & { ads?: Omit<AdsSourceConfig, 'target'> } {
+  const adsJson = msg(d['ads_config']);
+  const ads = adsJson ? parseAdsConfig(adsJson, `${path}.ads_config`) : undefined;
   let initialFetchTimeoutMs = 15_000;
-  const source = (k: string): boolean => {
+  const source = (k: string): ConfigSourceConfig | undefined => {
     const cs = msg(d[k]);
-    if (!cs) return false;
-    if (cs['ads'] === undefined) throw new ConfigError(`${path}.${k}`, `only { ads: {} } config sources are supported (${Object.keys(cs).filter((x) => x !== 'resource_api_version' && x !== 'initial_fetch_timeout').join(', ')} is not)`);
+    if (!cs) return undefined;
     const t = durationMs(cs['initial_fetch_timeout'], `${path}.${k}.initial_fetch_timeout`);
     if (t !== undefined) initialFetchTimeoutMs = t;
-    return true;
+    if (cs['ads'] !== undefined) {
+      if (!ads) throw new ConfigError(`${path}.${k}.ads`, 'an { ads: {} } config source needs dynamic_resources.ads_config');
+      return { kind: 'ads' };
+    }
+    const pcs = msg(cs['path_config_source']);
+    if (pcs) {
+      const file = str(pcs['path']);
+      if (!file) throw new ConfigError(`${path}.${k}.path_config_source.path`, 'path is required');
+      const wd = msg(pcs['watched_directory']);
+      if (wd && !str(wd['path'])) throw new ConfigError(`${path}.${k}.path_config_source.watched_directory.path`, 'path is required');
+      return wd ? { kind: 'path', path: file, watchedDirectory: str(wd['path']) } : { kind: 'path', path: file };
+    }
+    if (str(cs['path'])) {
+      warn(new ConfigError(`${path}.${k}.path`, 'deprecated: use path_config_source { path }'));
+      return { kind: 'path', path: str(cs['path']) };
+    }
+    const kinds = Object.keys(cs).filter((x) => !CONFIG_SOURCE_OPTIONS.has(x));
+    throw new ConfigError(`${path}.${k}`, `only { ads: {} }, path_config_source and path config sources are supported (${kinds.join(', ') || 'none'} is not)`);
   };
   const lds = source('lds_config');
   const cds = source('cds_config');
   if (d['lds_resources_locator'] !== undefined || d['cds_resources_locator'] !== undefined) throw new ConfigError(path, 'xdstp resource locators are not supported');
-  return {
-    mode: apiType === 'DELTA_GRPC' ? 'delta' : 'sotw',
-    clusterName: str(eg['cluster_name']),
-    setNodeOnFirstMessageOnly: ads['set_node_on_first_message_only'] === true,
-    initialFetchTimeoutMs,
-    lds,
-    cds,
-  };
+  return { ads, initialFetchTimeoutMs, lds, cds };
 }
 
 /** The first snapshot, built from the bootstrap. */
@@ -138,7 +176,7 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
 
   for (const [k, why] of Object.entries(WARN_FIELDS)) if (b[k] !== undefined) warnings.push(new ConfigError(k, why));
   const dyn = msg(b['dynamic_resources']);
-  const xds = dyn && Object.keys(dyn).length ? attempt(() => parseDynamicResources(dyn, 'dynamic_resources')) : undefined;
+  const xds = dyn && Object.keys(dyn).length ? attempt(() => parseDynamicResources(dyn, 'dynamic_resources', (w) => warnings.push(w))) : undefined;
   for (const k of ['bootstrap_extensions', 'config_sources']) {
     list(b[k]).forEach((e, i) => {
       const tc = msg(e['typed_config']);
@@ -221,14 +259,15 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
   if (sc['stats_matcher'] !== undefined) warnings.push(new ConfigError('stats_config.stats_matcher', 'stats are not filtered by stats_matcher'));
   if (sc['histogram_bucket_settings'] !== undefined) warnings.push(new ConfigError('stats_config.histogram_bucket_settings', 'default buckets are used'));
 
-  if (xds) {
-    const c = clusters.find((x) => x.name === xds.clusterName);
-    if (!c) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `no static cluster named '${xds.clusterName}'`));
-    else if (c.type !== 'STATIC' || c.endpoints.length !== 1) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `the xDS cluster '${xds.clusterName}' must be a STATIC cluster with one endpoint`));
+  const ads = xds?.ads;
+  if (ads) {
+    const c = clusters.find((x) => x.name === ads.clusterName);
+    if (!c) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `no static cluster named '${ads.clusterName}'`));
+    else if (c.type !== 'STATIC' || c.endpoints.length !== 1) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `the xDS cluster '${ads.clusterName}' must be a STATIC cluster with one endpoint`));
   }
   if (errors.length) throw new ConfigErrors(errors);
   return Object.freeze({
-    xds: xds ? Object.freeze({ ...xds, target: clusters.find((x) => x.name === xds.clusterName)!.endpoints[0]!.address }) : undefined,
+    xds: xds ? Object.freeze({ ...xds, ads: ads ? Object.freeze({ ...ads, target: clusters.find((x) => x.name === ads.clusterName)!.endpoints[0]!.address }) : undefined }) : undefined,
     bootstrap: b,
     node,
     admin,

@@ -352,7 +352,7 @@ describe('YAML and unknown fields', () => {
 });
 
 describe('translation checks', () => {
-  test('dynamic_resources over ADS is accepted; other config sources are refused with a reason', async () => {
+  test('dynamic_resources over ADS or files is accepted; other config sources are refused with a reason', async () => {
     const ads = (extra: string, cluster = staticCluster('xds', [15010])): string => `
 dynamic_resources:
   ads_config: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: xds } }] }
@@ -362,8 +362,9 @@ static_resources:
 ${cluster.replace(/^/gm, '  ')}
 `;
     expect(await bootstrapErrors(ads('  cds_config: { ads: {} }'))).toEqual([]);
-    expect(await bootstrapErrors(ads('  cds_config: { path_config_source: { path: /tmp/cds.yaml } }'))).toEqual([
-      expect.stringMatching(/^dynamic_resources\.cds_config: only \{ ads: \{\} \} config sources are supported \(path_config_source is not\)/),
+    expect(await bootstrapErrors(ads('  cds_config: { path_config_source: { path: /tmp/cds.yaml } }'))).toEqual([]);
+    expect(await bootstrapErrors(ads('  cds_config: { api_config_source: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: xds } }] } }'))).toEqual([
+      expect.stringMatching(/^dynamic_resources\.cds_config: only \{ ads: \{\} \}, path_config_source and path config sources are supported \(api_config_source is not\)/),
     ]);
     expect(await bootstrapErrors(ads('  cds_config: { ads: {} }', staticCluster('other', [1])))).toEqual([
       "dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: no static cluster named 'xds'",

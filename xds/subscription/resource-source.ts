@@ -1,0 +1,140 @@
+/**
+ * Where the XdsManager's resources come from: per type, the ADS stream or a
+ * watched file (path_config_source). Both feed the manager's one update
+ * handler, serialised on one queue so a file's CDS and the stream's LDS are
+ * never validated at the same time; the manager subscribes and asks for
+ * versions through this one interface without knowing which it is.
+ */
+import type { NodeConfig } from '../../sidecar/contracts/snapshot.ts';
+import type { StatsScope } from '../../sidecar/contracts/stats.ts';
+import { AdsClient, type UpdateHandler, type XdsResource } from '../ads/ads-client.ts';
+import { CLUSTER, LISTENER } from '../ads/discovery-messages.ts';
+import { nodeMessage } from '../ads/node.ts';
+import { typeShortName } from '../ads/resource-names.ts';
+import type { ProtoJson } from '../proto/json.ts';
+import type { XdsSourceConfig } from '../translate/bootstrap.ts';
+import { FileSubscription } from './file-subscription.ts';
+
+/** A source of xDS resources, as the XdsManager uses it. */
+export interface ResourceSource {
+  /** Subscribes to a type: `'*'` for a wildcard, or the exact set of names. */
+  subscribe(typeUrl: string, names: '*' | readonly string[]): void;
+  /** The accepted version_info of a type. */
+  version(typeUrl: string): string;
+  /** Connects / reads and starts watching. */
+  start(): void;
+  /** Stops everything. */
+  close(): void;
+}
+
+/** What the sources need. */
+export interface ResourceSourceOptions {
+  readonly source: XdsSourceConfig;
+  readonly node: NodeConfig;
+  readonly version: string;
+  readonly stats: StatsScope;
+  readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  readonly onUpdate: UpdateHandler;
+  /** Debounce of file events (tests shorten it). */
+  readonly fileDebounceMs?: number;
+}
+
+/** Builds the source the bootstrap describes: ADS when ads_config is set, files for path config sources. */
+export function createResourceSource(opts: ResourceSourceOptions): ResourceSource {
+  return new RoutedSource(opts);
+}
+
+class RoutedSource implements ResourceSource {
+  private readonly opts: ResourceSourceOptions;
+  private readonly ads: AdsClient | undefined;
+  private readonly files = new Map<string, FileSubscription>();
+  private queue: Promise<unknown> = Promise.resolve();
+  private warned = new Map<string, string>();
+
+  constructor(opts: ResourceSourceOptions) {
+    this.opts = opts;
+    const s = opts.source;
+    const serialised: UpdateHandler = (u) => {
+      const p = this.queue.then(() => opts.onUpdate(u));
+      this.queue = p.catch(() => undefined);
+      return p;
+    };
+    if (s.ads) {
+      this.ads = new AdsClient({
+        target: s.ads.target,
+        mode: s.ads.mode,
+        node: nodeMessage(opts.node, opts.version),
+        setNodeOnFirstMessageOnly: s.ads.setNodeOnFirstMessageOnly,
+        stats: opts.stats,
+        log: opts.log,
+        onUpdate: serialised,
+      });
+    }
+    const check = this.ads ? undefined : needsNoAds;
+    for (const [typeUrl, cs] of [[CLUSTER, s.cds], [LISTENER, s.lds]] as const) {
+      if (cs?.kind !== 'path') continue;
+      this.files.set(typeUrl, new FileSubscription({
+        typeUrl,
+        path: cs.path,
+        watchedDirectory: cs.watchedDirectory,
+        onUpdate: opts.onUpdate,
+        schedule: (job) => { this.queue = this.queue.then(job).catch((e: unknown) => opts.log.warn({ err: (e as Error).message }, 'config file update failed')); },
+        check,
+        stats: opts.stats,
+        log: opts.log,
+        debounceMs: opts.fileDebounceMs,
+      }));
+    }
+  }
+
+  subscribe(typeUrl: string, names: '*' | readonly string[]): void {
+    if (this.files.has(typeUrl)) return; // a file always carries the whole state of its type
+    if (this.ads) {
+      this.ads.subscribe(typeUrl, names);
+      return;
+    }
+    // Static EDS clusters or RDS listeners without ads_config: nothing can
+    // deliver these; say so once per change of the set.
+    const key = names === '*' ? '*' : [...names].sort().join(',');
+    if (key && this.warned.get(typeUrl) !== key) {
+      this.warned.set(typeUrl, key);
+      this.opts.log.warn({ type: typeShortName(typeUrl), names }, 'resources needed over ADS, but dynamic_resources has no ads_config');
+    }
+  }
+
+  version(typeUrl: string): string {
+    return this.files.get(typeUrl)?.version() ?? this.ads?.version(typeUrl) ?? '';
+  }
+
+  start(): void {
+    // CDS before LDS, as Envoy initialises them: files refresh in this order on the queue.
+    for (const f of this.files.values()) f.start();
+    this.ads?.start();
+  }
+
+  close(): void {
+    for (const f of this.files.values()) f.close();
+    this.ads?.close();
+  }
+}
+
+/**
+ * Without ads_config, file-delivered clusters may not be EDS (EDS is only
+ * supported over ADS) and listeners may not use HCM `rds`: refused with the
+ * resource named, rather than waiting forever for what cannot arrive.
+ */
+function needsNoAds(typeUrl: string, resources: ReadonlyMap<string, XdsResource>): string[] {
+  const errors: string[] = [];
+  for (const r of resources.values()) {
+    if (typeUrl === CLUSTER && (r.value['type'] === 'EDS' || r.value['eds_cluster_config'] !== undefined)) {
+      errors.push(`cluster '${r.name}': EDS is only supported over ADS, and dynamic_resources has no ads_config`);
+    }
+    if (typeUrl === LISTENER) {
+      const chains = [...(Array.isArray(r.value['filter_chains']) ? (r.value['filter_chains'] as ProtoJson[]) : []), ...(r.value['default_filter_chain'] ? [r.value['default_filter_chain'] as ProtoJson] : [])];
+      for (const fc of chains) for (const f of Array.isArray(fc['filters']) ? (fc['filters'] as ProtoJson[]) : []) {
+        if ((f['typed_config'] as ProtoJson | undefined)?.['rds'] !== undefined) errors.push(`listener '${r.name}': filter '${String(f['name'])}' uses rds, which is only supported over ADS, and dynamic_resources has no ads_config`);
+      }
+    }
+  }
+  return errors;
+}
