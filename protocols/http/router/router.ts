@@ -94,6 +94,7 @@ export class RouterStream implements UpstreamResponseHandler {
   private timeoutTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private heldHeaders: HeaderMap | undefined;
+  private retryTimer: NodeJS.Timeout | undefined;
   private heldBody: Buffer | undefined;
   private lastReceived = -1;
   private perTryTimer: NodeJS.Timeout | undefined;
@@ -460,7 +461,10 @@ export class RouterStream implements UpstreamResponseHandler {
     const n = this.attempts;
     const ceiling = Math.min(r.maxIntervalMs, r.baseIntervalMs * (2 ** (n - 1)));
     const delay = Math.random() * ceiling;
-    setTimeout(() => this.attempt(), delay);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.attempt();
+    }, delay);
   }
 
   private retriableStatus(status: number, headers: HeaderMap): boolean {
@@ -494,7 +498,9 @@ export class RouterStream implements UpstreamResponseHandler {
     if (!this.cfg.router.suppressEnvoyHeaders) headers['x-envoy-upstream-service-time'] = String(Math.round(performance.now() - this.upstreamStart));
     this.applyResponseMutations(headers);
     this.setServerHeader(headers);
-    this.countDownstream(status);
+    // The response is accepted (no retry from here on): the per-try timeout
+    // no longer applies; the route and idle timeouts govern the rest.
+    if (this.perTryTimer) { clearTimeout(this.perTryTimer); this.perTryTimer = undefined; }
     this.responseCode = status;
     this.responseHeaders = headers;
     this.responseStart = performance.now();
@@ -502,6 +508,7 @@ export class RouterStream implements UpstreamResponseHandler {
     if (this.filters) {
       this.encodeFilters(status, headers);
       if (this.transform) {
+        this.countDownstream(status);
         this.ds.sendHeaders(status, headers, false);
         const tail = this.transformTail!;
         tail.on('data', (c: Buffer) => {
@@ -523,6 +530,7 @@ export class RouterStream implements UpstreamResponseHandler {
       this.heldHeaders = headers;
       return;
     }
+    this.countDownstream(status);
     this.ds.sendHeaders(status, headers, false);
   }
 
@@ -531,12 +539,19 @@ export class RouterStream implements UpstreamResponseHandler {
     const h = this.heldHeaders;
     if (!h) return;
     this.heldHeaders = undefined;
+    this.countDownstream(this.responseCode);
     this.ds.sendHeaders(this.responseCode, h, false);
     const b = this.heldBody;
     if (b) {
       this.heldBody = undefined;
       this.ds.write(b);
     }
+  }
+
+  /** Forgets held response headers/body that were never written downstream. */
+  private dropHeld(): void {
+    this.heldHeaders = undefined;
+    this.heldBody = undefined;
   }
 
   onData(chunk: Buffer): boolean {
@@ -579,6 +594,7 @@ export class RouterStream implements UpstreamResponseHandler {
     if (this.heldHeaders && !trailers) {
       const h = this.heldHeaders;
       this.heldHeaders = undefined;
+      this.countDownstream(this.responseCode);
       this.ds.respond(this.responseCode, h, this.heldBody);
       this.heldBody = undefined;
     } else {
@@ -624,7 +640,8 @@ export class RouterStream implements UpstreamResponseHandler {
     this.upstream?.abort();
     this.finishAttempt();
     if (this.cluster) this.cluster.stats.rqTimeout.inc();
-    this.flushHeld();
+    // Held headers were never written: answer 504 instead of a truncated response.
+    this.dropHeld();
     if (this.ds.headersSent) {
       this.done = true;
       this.transform?.destroy();
@@ -681,7 +698,7 @@ export class RouterStream implements UpstreamResponseHandler {
     this.stats.rqIdleTimeout.inc();
     this.upstream?.abort();
     this.finishAttempt();
-    this.flushHeld();
+    this.dropHeld();
     if (this.ds.headersSent) {
       this.done = true;
       this.transform?.destroy();
@@ -754,6 +771,7 @@ export class RouterStream implements UpstreamResponseHandler {
 
   private complete(): void {
     if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = undefined; }
+    if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
     const now = performance.now();
     this.stats.rqTime.record(now - this.start);
     this.stats.streamDone();
