@@ -37,6 +37,18 @@ export interface JsonCheckOptions {
 }
 
 const HTTP_FILTER = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter';
+
+/**
+ * Fields of newer Envoy versions than the API shipped in @grpc/grpc-js-xds,
+ * which real configs (Istio's) already use: accepted with a warning saying
+ * what not applying them means.
+ */
+const NEWER_FIELDS: Record<string, Record<string, string>> = {
+  'envoy.config.bootstrap.v3.Bootstrap': {
+    stats_eviction_interval: 'a newer Envoy field; unused stats are not evicted',
+    statsEvictionInterval: 'a newer Envoy field; unused stats are not evicted',
+  },
+};
 const DURATION = /^-?\d+(\.\d{1,9})?s$/;
 const TIMESTAMP = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/;
 
@@ -120,6 +132,11 @@ class Walk {
     for (const [key, fv] of Object.entries(v)) {
       const fpath = path ? `${path}.${key}` : key;
       const field = desc.fields.find((f) => f.name === key || f.jsonName === key);
+      const newer = field ? undefined : NEWER_FIELDS[desc.typeName]?.[key];
+      if (newer) {
+        this.warnings.push(new ConfigError(fpath, newer));
+        continue;
+      }
       if (!field) {
         if (this.opts.allowUnknownFields) {
           this.warnings.push(new ConfigError(fpath, 'unknown field (ignored: --allow-unknown-static-fields)'));

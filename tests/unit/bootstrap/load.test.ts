@@ -351,6 +351,13 @@ describe('YAML and unknown fields', () => {
   });
 });
 
+describe('newer Envoy fields', () => {
+  test('stats_eviction_interval (newer than the shipped API) is accepted with a warning', async () => {
+    const snap = await buildSnapshot({ configYaml: 'stats_eviction_interval: 5s\nnode: { id: n }' }, createRegistry());
+    expect(snap.warnings.map((w) => w.message)).toContain('stats_eviction_interval: a newer Envoy field; unused stats are not evicted');
+  });
+});
+
 describe('translation checks', () => {
   test('dynamic_resources over ADS or files is accepted; other config sources are refused with a reason', async () => {
     const ads = (extra: string, cluster = staticCluster('xds', [15010])): string => `
