@@ -95,6 +95,7 @@ export class RouterStream implements UpstreamResponseHandler {
   private idleTimer: NodeJS.Timeout | undefined;
   private heldHeaders: HeaderMap | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private completed = false;
   private heldBody: Buffer | undefined;
   private lastReceived = -1;
   private perTryTimer: NodeJS.Timeout | undefined;
@@ -586,9 +587,15 @@ export class RouterStream implements UpstreamResponseHandler {
     this.done = true;
     const t = this.transform;
     if (t) {
-      this.transformTail!.once('end', () => this.ds.end(trailers));
+      // The stream completes when the transform has flushed its last bytes
+      // (so access logs see them), or when it is torn down (downstream gone).
+      const tail = this.transformTail!;
+      tail.once('end', () => {
+        this.ds.end(trailers);
+        this.complete();
+      });
+      tail.once('close', () => this.complete());
       t.end();
-      this.complete();
       return;
     }
     if (this.heldHeaders && !trailers) {
@@ -664,7 +671,11 @@ export class RouterStream implements UpstreamResponseHandler {
   }
 
   private onDownstreamAbort(): void {
-    if (this.done) return;
+    if (this.done) {
+      // Upstream finished but the compressor is still flushing: stop it.
+      this.transform?.destroy();
+      return;
+    }
     this.done = true;
     this.responseFlags = 'DC';
     this.transform?.destroy();
@@ -769,7 +780,10 @@ export class RouterStream implements UpstreamResponseHandler {
     this.stats.response(status);
   }
 
+  /** Ends the stream's accounting; runs once. */
   private complete(): void {
+    if (this.completed) return;
+    this.completed = true;
     if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = undefined; }
     if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
     const now = performance.now();

@@ -7,6 +7,8 @@
  */
 import zlib from 'node:zlib';
 import { PROTOCOLS, send } from '../../support/client.ts';
+import { readFileSync } from 'node:fs';
+import { tempFile } from '../../support/process.ts';
 import { bootstrap, bootstrapErrors, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 
@@ -20,13 +22,20 @@ function compressor(name: string, lib: string): string {
     response_direction_config: { common_config: { content_type: ${TYPES} } }`;
 }
 
-let up: TestUpstream, sc: TestSidecar;
+let up: TestUpstream, sc: TestSidecar, accessLog: string;
 
 beforeAll(async () => {
   up = await startHttpUpstream('up');
+  accessLog = tempFile('compressed.log', '');
   const yaml = bootstrap({
     routes: `virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: up } }] }]`,
     clusters: staticCluster('up', [up.port]),
+    hcmExtra: `access_log:
+- name: envoy.access_loggers.file
+  typed_config:
+    "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+    path: ${accessLog}
+    log_format: { json_format: { path: "%REQ(:PATH)%", bytes: "%BYTES_SENT%", enc: "%RESP(CONTENT-ENCODING)%" } }`,
   }).replace(/          http_filters:\n/, `          http_filters:\n${[compressor('brotli', 'brotli.compressor.v3.Brotli'), compressor('zstd', 'zstd.compressor.v3.Zstd'), compressor('gzip', 'gzip.compressor.v3.Gzip')].join('\n').replace(/^/gm, '          ')}\n`);
   sc = await startSidecar(yaml);
 });
@@ -77,6 +86,18 @@ describe.each(PROTOCOLS)('compressor over %s', (proto) => {
     expect(plain.length).toBe(5 << 20);
     expect(plain.every((b) => b === 97)).toBe(true);
   });
+});
+
+test('the access log sees the compressed bytes, written after the compressor flushed', async () => {
+  const r = await send('h1', sc.port(), { path: '/logged', headers: { 'accept-encoding': 'gzip', 'x-test-bytes': String(1 << 20) } });
+  expect(r.headers['content-encoding']).toBe('gzip');
+  let entry: Record<string, unknown> | undefined;
+  for (let i = 0; i < 200 && !entry; i++) {
+    entry = readFileSync(accessLog, 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>).find((e) => e['path'] === '/logged');
+    if (!entry) await new Promise((res) => setTimeout(res, 10));
+  }
+  expect(entry).toMatchObject({ bytes: r.body.length, enc: 'gzip' });
+  expect(sc.stat('http.ingress.downstream_rq_active')).toBe(0);
 });
 
 test('bodies under min_content_length (30) and HEAD are not compressed; stats count', async () => {
