@@ -185,6 +185,10 @@ export class Http2Downstream implements Downstream {
     // included, so the body is handed over through a PassThrough.
     this.body = endStream ? null : stream.pipe(new PassThrough());
     if (endStream) stream.resume();
+    // Expect: 100-continue is answered here, as on HTTP/1.1 (not forwarded).
+    else if (String(headers['expect'] ?? '').toLowerCase() === '100-continue' && !stream.headersSent) {
+      stream.additionalHeaders({ ':status': 100 });
+    }
   }
 
   get headersSent(): boolean {

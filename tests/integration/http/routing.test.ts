@@ -258,3 +258,23 @@ test('an absolute-form request target supplies the authority', async () => {
   expect(buf).toMatch(/^HTTP\/1\.1 200 /);
   expect(buf).toContain('"upstream":"b"');
 });
+
+test('Expect: 100-continue on HTTP/2 gets a 100 before the body is sent', async () => {
+  const http2 = await import('node:http2');
+  const session = http2.connect(`http://127.0.0.1:${sc.port()}`);
+  const stream = session.request({ ':method': 'POST', ':path': '/exact', 'content-length': '5', expect: '100-continue' }, { endStream: false });
+  await new Promise<void>((resolve, reject) => {
+    stream.once('continue', () => resolve());
+    stream.once('error', reject);
+    setTimeout(() => reject(new Error('no 100 Continue')), 3000);
+  });
+  stream.end('hello');
+  const chunks: Buffer[] = [];
+  let status = 0;
+  stream.on('response', (h) => (status = Number(h[':status'])));
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  await new Promise<void>((r) => stream.on('end', () => r()));
+  session.close();
+  expect(status).toBe(200);
+  expect(JSON.parse(Buffer.concat(chunks).toString())['bodyBytes']).toBe(5);
+});
