@@ -17,6 +17,7 @@ import type { Counter, Gauge, StatsScope } from '../contracts/stats.ts';
 import { addressString } from '../../xds/translate/address.ts';
 import type { ChainSet } from './chain-set.ts';
 import { Listener, sameAddress } from './listener.ts';
+import { sameConfig } from '../contracts/config-identity.ts';
 
 /** What an apply changed, by listener name. */
 export interface ListenerUpdateResult {
@@ -41,23 +42,6 @@ export class ListenerUpdateError extends Error {
     this.name = 'ListenerUpdateError';
     this.listener = listener;
   }
-}
-
-/** The canonical JSON text of a config, computed once per config object (configs are immutable). */
-const rawText = new WeakMap<object, string>();
-
-function textOf(raw: object): string {
-  let t = rawText.get(raw);
-  if (t === undefined) {
-    t = JSON.stringify(raw);
-    rawText.set(raw, t);
-  }
-  return t;
-}
-
-/** Whether two listener configs are the same listener as given (same object, or equal JSON). */
-function sameConfig(a: ListenerConfig, b: ListenerConfig): boolean {
-  return a === b || a.raw === b.raw || textOf(a.raw) === textOf(b.raw);
 }
 
 /** A socket address that identifies one socket (port 0 means "any": never shared). */

@@ -10,23 +10,7 @@
 import type { ClusterConfig, EndpointConfig } from '../contracts/snapshot.ts';
 import type { Gauge, Counter, StatsScope } from '../contracts/stats.ts';
 import { Cluster, type ClusterLog } from './cluster.ts';
-
-/** The canonical JSON text of a config, computed once per config object (configs are immutable). */
-const rawText = new WeakMap<object, string>();
-
-function textOf(raw: object): string {
-  let t = rawText.get(raw);
-  if (t === undefined) {
-    t = JSON.stringify(raw);
-    rawText.set(raw, t);
-  }
-  return t;
-}
-
-/** Whether two cluster configs are the same cluster as given (same object, or equal JSON). */
-function sameConfig(a: ClusterConfig, b: ClusterConfig): boolean {
-  return a === b || a.raw === b.raw || textOf(a.raw) === textOf(b.raw);
-}
+import { sameConfig } from '../contracts/config-identity.ts';
 
 /** All clusters by name. */
 export class ClusterManager {

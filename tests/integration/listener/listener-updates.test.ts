@@ -18,6 +18,7 @@ import { parseListener } from '../../../xds/translate/listener.ts';
 import { freePort } from '../../support/process.ts';
 import { bootstrap, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
+import { until } from '../../support/wait.ts';
 
 const registry = createRegistry();
 
@@ -161,15 +162,6 @@ function refused(port: number): Promise<boolean> {
   });
 }
 
-/** Polls until `check` is true (events we cannot subscribe to: stats, socket counts). */
-async function until(what: string, check: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 let up: TestUpstream;
 let sc: TestSidecar;
 
@@ -213,7 +205,7 @@ test('a removed listener refuses new connections while an in-flight slow request
   await lm().apply([listener('a', 'one')], { drainTimeMs: 5000 });
   const port = byName('a')!.port;
   const slow = get(port, '/slow', { headers: { 'x-test-delay-ms': '600' } });
-  await until('the slow request in flight', () => sc.stat('http.a.downstream_rq_active') === 1);
+  await until(() => sc.stat('http.a.downstream_rq_active') === 1, 5000, 'the slow request in flight');
 
   const r = await lm().apply([], { drainTimeMs: 5000 });
   expect(r).toEqual({ added: [], modified: [], removed: ['a'] });
@@ -225,7 +217,7 @@ test('a removed listener refuses new connections while an in-flight slow request
   const done = await slow;
   expect(done.status).toBe(200);
   expect(done.connection).toBe('close');
-  await until('the drain to finish', () => sc.stat('listener_manager.total_listeners_draining') === 0);
+  await until(() => sc.stat('listener_manager.total_listeners_draining') === 0, 5000, 'the drain to finish');
   expect(lm().activeConnections).toBe(0);
 });
 
@@ -237,7 +229,7 @@ test('a removed listener closes connections still open after drainTimeMs', async
   await lm().apply([], { drainTimeMs: 300 });
   await conn.whenClosed(); // idle keep-alive: nothing told it to go; the drain time ends it
   expect(Date.now() - t0).toBeGreaterThanOrEqual(250);
-  await until('the drain to finish', () => sc.stat('listener_manager.total_listeners_draining') === 0);
+  await until(() => sc.stat('listener_manager.total_listeners_draining') === 0, 5000, 'the drain to finish');
 });
 
 test('in place: new connections get v2 at once; an old HTTP/1.1 keep-alive connection gets v1 with connection: close, HTTP/2 gets GOAWAY', async () => {
@@ -278,7 +270,7 @@ test('in place: new connections get v2 at once; an old HTTP/1.1 keep-alive conne
   expect(last.headers).toMatch(/\r\nconnection: close/);
   await h1.whenClosed();
 
-  await until('the old version to drain', () => sc.stat('listener_manager.total_listeners_draining') === 0);
+  await until(() => sc.stat('listener_manager.total_listeners_draining') === 0, 5000, 'the old version to drain');
   expect(sc.stat('listener_manager.total_filter_chains_draining')).toBe(0);
   expect(before.activeConnections).toBe(1);
   expect((await fresh.get()).body).toBe('two'); // the new connection stays keep-alive
@@ -290,7 +282,7 @@ test('a new address is bound before the old one drains; a rename onto a departin
   await lm().apply([listener('a', 'one')], { drainTimeMs: 5000 });
   const oldPort = byName('a')!.port;
   const slow = get(oldPort, '/slow', { headers: { 'x-test-delay-ms': '400' } });
-  await until('the slow request in flight', () => sc.stat('http.a.downstream_rq_active') === 1);
+  await until(() => sc.stat('http.a.downstream_rq_active') === 1, 5000, 'the slow request in flight');
   const p = await freePort();
   const r = await lm().apply([listener('a', 'two', p)], { drainTimeMs: 5000 });
   expect(r).toEqual({ added: [], modified: ['a'], removed: [] });
@@ -393,7 +385,7 @@ test('200 requests on one listener during 20 alternating v1/v2 in-place updates 
   };
   const traffic = Promise.all(clients.map((c) => loop(c)));
   for (let i = 1; i <= 20; i++) {
-    await until(`request ${i * 9}`, () => sent >= i * 9 || sent >= 200);
+    await until(() => sent >= i * 9 || sent >= 200, 5000, `request ${i * 9}`);
     const r = await lm().apply([listener('a', i % 2 ? 'two' : 'one')], { drainTimeMs: 2000 });
     expect(r.modified).toEqual(['a']);
   }

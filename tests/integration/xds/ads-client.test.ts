@@ -11,6 +11,7 @@ import { StatsStore } from '../../../sidecar/stats/store.ts';
 import { AdsClient, type TypeUpdate } from '../../../xds/ads/ads-client.ts';
 import { envoyRegistry } from '../../../xds/proto/registry.ts';
 import { CLUSTER, ENDPOINT, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
+import { until } from '../../support/wait.ts';
 
 function node(id: string): Message {
   return create(envoyRegistry().getMessage('envoy.config.core.v3.Node') as unknown as GenMessage<Message>, { id, cluster: 'test' } as never);
@@ -22,13 +23,6 @@ function cluster(name: string, timeout = '1s'): Record<string, unknown> {
 
 const quiet = { info: () => undefined, warn: () => undefined };
 
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
 
 describe.each(['sotw', 'delta'] as const)('ADS client (%s)', (mode) => {
   let server: XdsServer, client: AdsClient, updates: TypeUpdate[], reject: string | undefined;

@@ -15,6 +15,7 @@ import { send } from '../../support/client.ts';
 import { freePort } from '../../support/process.ts';
 import { bootstrapErrors, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
+import { until } from '../../support/wait.ts';
 
 const LISTENER = 'type.googleapis.com/envoy.config.listener.v3.Listener';
 const CLUSTER = 'type.googleapis.com/envoy.config.cluster.v3.Cluster';
@@ -67,13 +68,6 @@ async function answeredBy(port: number): Promise<string> {
   }
 }
 
-async function until(cond: () => Promise<boolean> | boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 function refused(port: number): Promise<boolean> {
   return new Promise((resolve) => {

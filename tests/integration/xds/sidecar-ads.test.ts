@@ -11,6 +11,7 @@ import { freePort } from '../../support/process.ts';
 import { startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
+import { until } from '../../support/wait.ts';
 
 function bootstrap(xdsPort: number, apiType: string): string {
   return `
@@ -73,13 +74,6 @@ async function answeredBy(port: number): Promise<string> {
   return r.status === 200 ? String(r.json()['upstream']) : `status ${r.status}`;
 }
 
-async function until(cond: () => Promise<boolean> | boolean, ms = 10000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 describe.each([['GRPC'], ['DELTA_GRPC']])('sidecar over ADS (%s)', (apiType) => {
   let xds: XdsServer, a: TestUpstream, b: TestUpstream, sc: TestSidecar, port: number;
