@@ -3,12 +3,13 @@
  * StreamEncoderFilter. Hooks are synchronous and return a status, so the
  * common path allocates no Promise. Request hooks run in configured order,
  * response hooks in reverse. Filters never throw on the data path.
- * StopIteration (a filter that must wait: JWKS, Redis, Ranger) is part of the
- * contract but not yet driven: no registered filter returns it, and the
- * chain runner treats it as a bug (InvariantError) until the first one
- * arrives with resume support.
+ * A filter that must wait (a JWKS fetch, a Redis round trip) returns
+ * StopIteration from decodeHeaders and later calls `continueDecoding()` or
+ * `sendLocalReply()` on its callbacks; a filter that denies calls
+ * `sendLocalReply()` and returns StopIteration.
  */
 import type { Transform } from 'node:stream';
+import type { TlsConnectionInfo } from './tls.ts';
 
 /** Continue with the next filter. */
 export const Continue = 0;
@@ -32,8 +33,29 @@ export interface ConnectionInfo {
   readonly localPort: number;
   /** `http` or `https`. */
   readonly scheme: string;
-  /** The peer's authenticated identity (SPIFFE URI SAN), when TLS gives one. */
+  /**
+   * The peer's authenticated identity, when TLS gives one: its first URI SAN
+   * (the SPIFFE id), else its first DNS SAN, else its subject, as Envoy's
+   * `principal_name` matches.
+   */
   readonly peerPrincipal?: string;
+  /** The TLS session, when the connection is TLS. */
+  readonly tls?: TlsConnectionInfo;
+}
+
+/** A local reply a filter sends instead of forwarding (Envoy's sendLocalReply). */
+export interface LocalReplySpec {
+  readonly status: number;
+  /** Response body (text/plain); Envoy's RBAC sends `RBAC: access denied`. */
+  readonly body: string;
+  /** Extra response headers (`www-authenticate` ...). */
+  readonly headers?: HeaderMap;
+  /** %RESPONSE_CODE_DETAILS% (`rbac_access_denied_matched_policy[none]`). */
+  readonly details: string;
+  /** grpc-status for gRPC requests (trailers-only reply); else mapped from status. */
+  readonly grpcStatus?: number;
+  /** %RESPONSE_FLAGS% short name when Envoy sets one (`UAEX`, `RL`); none by default. */
+  readonly responseFlag?: string;
 }
 
 /** What a filter can do to the stream it sits on. */
@@ -44,6 +66,18 @@ export interface HttpFilterCallbacks {
    * state), e.g. the encodings the compressor filters offer.
    */
   readonly filterState: Map<string, unknown>;
+  /**
+   * After a decodeHeaders that returned StopIteration: runs the next
+   * filters and forwards the request. Once; ignored after the stream ended
+   * or replied.
+   */
+  continueDecoding(): void;
+  /**
+   * Answers locally instead of forwarding; the stream ends. Call it inside
+   * decodeHeaders (then return StopIteration) or after StopIteration.
+   * Ignored after the stream ended.
+   */
+  sendLocalReply(reply: LocalReplySpec): void;
 }
 
 /**

@@ -66,3 +66,26 @@ export function mapLocalReply(cfg: LocalReplyConfig, reply: LocalReply, requestH
   }
   return reply;
 }
+
+/** True for gRPC requests (content-type application/grpc, +proto, +json ...). */
+export function isGrpcRequest(h: HeaderMap): boolean {
+  const ct = h['content-type'];
+  const v = Array.isArray(ct) ? ct[0] : ct;
+  return v !== undefined && v.startsWith('application/grpc') && !v.startsWith('application/grpc-web');
+}
+
+/**
+ * Envoy's Grpc::Utility::httpToGrpcStatus, for local replies to gRPC
+ * requests: 400 INTERNAL, 401 UNAUTHENTICATED, 403 PERMISSION_DENIED,
+ * 404 UNIMPLEMENTED, 429/502/503/504 UNAVAILABLE, anything else UNKNOWN.
+ */
+export function grpcStatusForHttp(status: number): number {
+  switch (status) {
+    case 400: return 13;
+    case 401: return 16;
+    case 403: return 7;
+    case 404: return 12;
+    case 429: case 502: case 503: case 504: return 14;
+    default: return 2;
+  }
+}

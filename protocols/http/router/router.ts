@@ -11,8 +11,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { AccessLogEntry, AccessLogger } from '../../../sidecar/contracts/access-log.ts';
-import { InvariantError } from '../../../sidecar/contracts/errors.ts';
-import { Continue, type BodyTransform, type ConnectionInfo, type HeaderMap, type HttpFilter, type HttpFilterCallbacks, type HttpFilterFactory } from '../../../sidecar/contracts/http-filter.ts';
+import { Continue, type BodyTransform, type ConnectionInfo, type HeaderMap, type HttpFilter, type HttpFilterCallbacks, type HttpFilterFactory, type LocalReplySpec } from '../../../sidecar/contracts/http-filter.ts';
 import type { LogFilter } from '../access-log-filter.ts';
 import type { Cluster } from '../../../sidecar/upstream/cluster.ts';
 import type { UpstreamHost } from '../../../sidecar/upstream/host.ts';
@@ -20,7 +19,7 @@ import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '
 import { xxHash64String } from '../../../sidecar/upstream/xxhash64.ts';
 import type { HcmConfig } from '../connection-manager/config.ts';
 import type { Downstream } from '../connection-manager/downstream.ts';
-import { mapLocalReply } from '../connection-manager/local-reply.ts';
+import { grpcStatusForHttp, isGrpcRequest, mapLocalReply } from '../connection-manager/local-reply.ts';
 import type { HcmStats } from '../connection-manager/hcm-stats.ts';
 import { applyHeaderMutation, type HeaderFormatContext } from '../route/header-mutation.ts';
 import type { RouteTable } from '../route/route-match.ts';
@@ -74,6 +73,8 @@ export class RouterStream implements UpstreamResponseHandler {
   /** The last transform of the chain: its output goes downstream. */
   private transformTail: BodyTransform | undefined;
   private filters: HttpFilter[] | undefined;
+  /** The filter whose decodeHeaders returned StopIteration (-1: none waiting). */
+  private stoppedAt = -1;
   /** A response body transform from the filters (compression), when one applies. */
   private transform: BodyTransform | undefined;
   private readonly ds: Downstream;
@@ -142,7 +143,17 @@ export class RouterStream implements UpstreamResponseHandler {
     this.ds.onAbort(() => this.onDownstreamAbort());
     // A request body that fails (client gone) is handled by the abort path.
     this.ds.body?.on('error', () => undefined);
-    if (this.filterFactories.length) this.decodeFilters(h);
+    if (this.filterFactories.length) {
+      const callbacks = this.filterCallbacks();
+      this.filters = this.filterFactories.map((f) => f.create(callbacks));
+      if (!this.decodeFilters(0)) return;
+    }
+    this.route_();
+  }
+
+  /** After the request hooks: routes and forwards (or answers locally). */
+  private route_(): void {
+    const h = this.ds.headers;
     if (this.rt.draining) this.ds.closeConnectionAfter();
     this.prepareForwardedHeaders(h);
     const authority = first(h[':authority']) ?? '';
@@ -173,15 +184,45 @@ export class RouterStream implements UpstreamResponseHandler {
     this.forward(action, h, authority, path);
   }
 
-  /** Runs the HTTP filters' request hooks in configured order. */
-  private decodeFilters(h: HeaderMap): void {
-    const callbacks: HttpFilterCallbacks = { connection: this.conn, filterState: new Map() };
-    this.filters = this.filterFactories.map((f) => f.create(callbacks));
-    for (const f of this.filters) {
-      if (f.decodeHeaders(h, this.ds.body === null) !== Continue) {
-        throw new InvariantError('an HTTP filter returned StopIteration; resuming filters is not implemented yet');
+  /** What the filters of this stream may call back (one object: they share filterState). */
+  private filterCallbacks(): HttpFilterCallbacks {
+    return {
+      connection: this.conn,
+      filterState: new Map(),
+      continueDecoding: () => {
+        const at = this.stoppedAt;
+        if (at < 0 || this.done) return;
+        this.stoppedAt = -1;
+        if (this.decodeFilters(at + 1)) this.route_();
+      },
+      sendLocalReply: (r: LocalReplySpec) => {
+        if (this.done) return;
+        this.stoppedAt = -1;
+        this.filterReply(r);
+      },
+    };
+  }
+
+  /**
+   * Runs the request hooks in configured order from filter `from`; false
+   * when one stopped (it resumes or replies later) or replied.
+   */
+  private decodeFilters(from: number): boolean {
+    const filters = this.filters!;
+    const h = this.ds.headers;
+    const endStream = this.ds.body === null;
+    for (let i = from; i < filters.length; i++) {
+      if (filters[i]!.decodeHeaders(h, endStream) !== Continue || this.done) {
+        if (!this.done) this.stoppedAt = i;
+        return false;
       }
     }
+    return true;
+  }
+
+  /** A filter's local reply; gRPC requests get a trailers-only response. */
+  private filterReply(r: LocalReplySpec): void {
+    this.sendLocal(r.status, r.body, { ...r.headers }, r.responseFlag ?? '', false, r.details, r.grpcStatus);
   }
 
   /** Runs the response hooks in reverse order; chains their body transforms. */
@@ -740,8 +781,12 @@ export class RouterStream implements UpstreamResponseHandler {
     this.sendLocal(status, body, {}, flag, false);
   }
 
-  /** Envoy's sendLocalReply: text/plain body, content-length, server, date. */
-  private sendLocal(status: number, body: string, extra: HeaderMap, flag: string, fromRoute: boolean): void {
+  /**
+   * Envoy's sendLocalReply: text/plain body, content-length, server, date.
+   * A gRPC request gets a trailers-only response (HTTP 200, grpc-status
+   * mapped from the status as Envoy does, grpc-message the body).
+   */
+  private sendLocal(status: number, body: string, extra: HeaderMap, flag: string, fromRoute: boolean, details?: string, grpcStatus?: number): void {
     if (this.done) return;
     this.done = true;
     this.clearTimeout();
@@ -755,6 +800,11 @@ export class RouterStream implements UpstreamResponseHandler {
     let reply = { status, body, contentType: 'text/plain' };
     if (!fromRoute) reply = mapLocalReply(this.cfg.localReply, reply, this.ds.headers, flag, performance.now() - this.start);
     const headers: HeaderMap = { ...extra };
+    this.details = details ?? (fromRoute ? 'direct_response' : LOCAL_REPLY_DETAILS[flag] ?? 'local_reply');
+    if (!fromRoute && isGrpcRequest(this.ds.headers)) {
+      this.grpcLocalReply(reply.status, reply.body, headers, grpcStatus);
+      return;
+    }
     if (reply.body) {
       headers['content-type'] = fromRoute ? (extra['content-type'] ?? 'text/plain') : reply.contentType;
     }
@@ -766,13 +816,25 @@ export class RouterStream implements UpstreamResponseHandler {
     this.responseCode = reply.status;
     this.responseHeaders = headers;
     this.responseStart = performance.now();
-    this.details = fromRoute ? 'direct_response' : LOCAL_REPLY_DETAILS[flag] ?? 'local_reply';
     this.ds.sendHeaders(reply.status, headers, !reply.body || head);
     if (reply.body && !head) {
       this.bytesSent += Buffer.byteLength(reply.body);
       this.ds.write(Buffer.from(reply.body));
       this.ds.end();
     }
+    this.complete();
+  }
+
+  private grpcLocalReply(status: number, message: string, headers: HeaderMap, grpcStatus: number | undefined): void {
+    headers['content-type'] = 'application/grpc';
+    headers['grpc-status'] = String(grpcStatus ?? grpcStatusForHttp(status));
+    if (message) headers['grpc-message'] = encodeURIComponent(message);
+    this.setServerHeader(headers);
+    this.countDownstream(200);
+    this.responseCode = 200;
+    this.responseHeaders = headers;
+    this.responseStart = performance.now();
+    this.ds.sendHeaders(200, headers, true);
     this.complete();
   }
 

@@ -203,6 +203,14 @@ describe.each(PROTOCOLS)('routing over %s', (proto) => {
     expect(sc.stat('http.ingress.no_route')).toBe(before + 1);
   });
 
+  test('a gRPC request with no route gets a trailers-only UNIMPLEMENTED, as Envoy maps local replies', async () => {
+    const r = await send(proto, port(), { method: 'POST', path: '/pkg.Svc/Nothing', headers: { 'content-type': 'application/grpc', te: 'trailers' } });
+    expect(r.status).toBe(200);
+    expect(r.headers['content-type']).toBe('application/grpc');
+    expect(r.headers['grpc-status']).toBe('12');
+    expect(r.body.length).toBe(0);
+  });
+
   test('HEAD passes through without a body', async () => {
     const r = await send(proto, port(), { method: 'HEAD', path: '/exact' });
     expect(r.status).toBe(200);
