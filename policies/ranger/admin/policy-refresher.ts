@@ -9,7 +9,8 @@
  *  - 200: build the engine from the new policies (and newest roles); if the
  *    build throws (malformed policies) the last good engine stays, the
  *    failure is counted and the known version is not advanced, so the next
- *    poll downloads again;
+ *    poll downloads again. A delta payload (policyDeltas without policies)
+ *    is refused the same way: we never ask for deltas;
  *  - 304 / 204: nothing changes (a role change alone still rebuilds);
  *  - 404: the service is gone: policies are cleared (every request is
  *    denied), the cache file is moved aside, the version goes back to -1,
@@ -177,6 +178,13 @@ export class PolicyRefresher<E> implements PolicySource<E> {
     switch (p.kind) {
       case 'updated':
         s.lastSuccessTime.set(this.now());
+        if (!Array.isArray(p.body['policies']) && p.body['policyDeltas'] != null) {
+          // We ask with supportsPolicyDeltas=false; a delta payload is not a policy set.
+          s.downloadFailures.inc();
+          s.malformed.inc();
+          this.opts.log?.warn({ service: this.opts.serviceName }, 'ranger: policy deltas received though not requested; keeping the policies in force');
+          return;
+        }
         if (this.install(p.body, newRoles ?? this.roles, 'admin')) await this.writeCache(p.body, newRoles);
         return;
       case 'unchanged':
