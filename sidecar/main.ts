@@ -17,6 +17,7 @@ import { fromRepo } from './paths.ts';
 import { setup as setupHttpConnectionManager } from '../protocols/http/connection-manager/extension.ts';
 import { parseRouteConfig } from '../protocols/http/route/route-config.ts';
 import { setup as setupCompressor } from '../protocols/http/filters/compressor/compressor.ts';
+import { setup as setupRbac } from '../protocols/http/filters/rbac/rbac-filter.ts';
 import { setup as setupRanger } from '../protocols/http/filters/ranger/ranger-filter.ts';
 import { RouteTable } from '../protocols/http/route/route-match.ts';
 import { releaseEnvoyRegistry } from '../xds/proto/registry.ts';
@@ -44,6 +45,7 @@ export function createRegistry(): ExtensionRegistry {
   setupHttpConnectionManager(registry);
   setupAccessLoggers(registry);
   setupCompressor(registry);
+  setupRbac(registry);
   setupRanger(registry);
   return registry;
 }
