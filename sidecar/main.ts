@@ -17,9 +17,14 @@ import { fromRepo } from './paths.ts';
 import { setup as setupHttpConnectionManager } from '../protocols/http/connection-manager/extension.ts';
 import { parseRouteConfig } from '../protocols/http/route/route-config.ts';
 import { setup as setupCompressor } from '../protocols/http/filters/compressor/compressor.ts';
-import { setup as setupRbac } from '../protocols/http/filters/rbac/rbac-filter.ts';
 import { setup as setupRanger } from '../protocols/http/filters/ranger/ranger-filter.ts';
+import { setup as setupRbac } from '../protocols/http/filters/rbac/rbac-filter.ts';
 import { RouteTable } from '../protocols/http/route/route-match.ts';
+import { setup as setupHttpInspector } from '../protocols/http/http-inspector.ts';
+import { setup as setupRawBuffer } from '../protocols/tcp/raw-buffer.ts';
+import { setup as setupTcpProxy } from '../protocols/tcp/tcp-proxy.ts';
+import { setup as setupTlsInspector } from '../protocols/tls/tls-inspector.ts';
+import { setup as setupOriginalDst } from './listener/original-dst.ts';
 import { releaseEnvoyRegistry } from '../xds/proto/registry.ts';
 import { translateBootstrap, type BootstrapSnapshot } from '../xds/translate/bootstrap.ts';
 
@@ -45,8 +50,13 @@ export function createRegistry(): ExtensionRegistry {
   setupHttpConnectionManager(registry);
   setupAccessLoggers(registry);
   setupCompressor(registry);
-  setupRbac(registry);
   setupRanger(registry);
+  setupRbac(registry);
+  setupRawBuffer(registry);
+  setupTcpProxy(registry);
+  setupTlsInspector(registry);
+  setupHttpInspector(registry);
+  setupOriginalDst(registry);
   return registry;
 }
 

@@ -10,6 +10,8 @@ import type { AccessLoggerFactory } from './access-log.ts';
 import type { HttpFilterFactory } from './http-filter.ts';
 import type { ConfigError, ParseResult } from './errors.ts';
 import type { StatsScope } from './stats.ts';
+import type { TlsConnectionInfo } from './tls.ts';
+import type { SecretProvider } from './transport-socket.ts';
 
 /** The kinds of extension points Envoy has (the subset we host). */
 export type ExtensionCategory =
@@ -122,12 +124,29 @@ export interface NetworkFilterRuntime {
   readonly accessLoggers: AccessLoggerFactory;
   /** RDS: the current route table of a route configuration name (filled by xDS). */
   readonly routeConfigs: { get(name: string): unknown };
+  /** TLS secrets by name (static_resources.secrets and SDS). */
+  readonly secrets: SecretProvider;
+}
+
+/** What the listener learned about a connection before handing it to a chain. */
+export interface DownstreamConnectionFacts {
+  /** The TLS session when the chain terminated TLS. */
+  readonly tls?: TlsConnectionInfo;
+  /** The verified peer identity (URI SAN, else DNS SAN, else subject). */
+  readonly peerPrincipal?: string;
+  /** SNI (tls_inspector), also for TLS passthrough. */
+  readonly serverName?: string;
+  /** The underlying TCP socket's addresses (a TLSSocket over a wrapped stream may lack them). */
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly localAddress: string;
+  readonly localPort: number;
 }
 
 /** The per-filter-chain runtime of a terminal network filter. */
 export interface ConnectionHandler {
-  /** Takes an accepted connection. */
-  handle(socket: Socket): void;
+  /** Takes an accepted connection (a TLSSocket when the chain terminates TLS). */
+  handle(socket: Socket, facts: DownstreamConnectionFacts): void;
   /** Starts draining: finish in-flight work, ask clients to go away. */
   drain(): void;
   /** Closes every connection now. */

@@ -104,11 +104,37 @@ export interface NetworkFilterConfig {
   readonly config: unknown;
 }
 
+/** A transport socket of a filter chain or cluster: its registered type and validated config. */
+export interface TransportSocketConfig {
+  readonly name: string;
+  readonly typeName: string;
+  readonly config: unknown;
+}
+
 /** One filter chain. */
 export interface FilterChainConfig {
   readonly name: string;
   readonly match: FilterChainMatchConfig;
   readonly filters: readonly NetworkFilterConfig[];
+  /** TLS (or another transport socket); undefined is raw_buffer. */
+  readonly transportSocket?: TransportSocketConfig;
+  /** transport_socket_connect_timeout: the TLS handshake must finish within it. */
+  readonly transportSocketConnectTimeoutMs: number;
+}
+
+/** Envoy's ListenerFilterChainMatchPredicate (filter_disabled), the subset on destination ports. */
+export type ListenerFilterPredicate =
+  | { readonly kind: 'any' }
+  | { readonly kind: 'port'; readonly start: number; readonly end: number }
+  | { readonly kind: 'or' | 'and'; readonly rules: readonly ListenerFilterPredicate[] }
+  | { readonly kind: 'not'; readonly rule: ListenerFilterPredicate };
+
+/** A listener filter: its registered type, validated config, and when it is disabled. */
+export interface ListenerFilterConfig {
+  readonly name: string;
+  readonly typeName: string;
+  readonly config: unknown;
+  readonly disabled?: ListenerFilterPredicate;
 }
 
 /** A validated Listener. */
@@ -117,6 +143,10 @@ export interface ListenerConfig {
   readonly address: SocketAddress;
   readonly filterChains: readonly FilterChainConfig[];
   readonly defaultFilterChain?: FilterChainConfig;
+  readonly listenerFilters: readonly ListenerFilterConfig[];
+  /** listener_filters_timeout (0: none); Envoy's default is 15 s. */
+  readonly listenerFiltersTimeoutMs: number;
+  readonly continueOnListenerFiltersTimeout: boolean;
   /** traffic_direction INBOUND (for /drain_listeners?inboundonly). */
   readonly inbound: boolean;
   readonly perConnectionBufferLimitBytes: number;

@@ -21,6 +21,7 @@ import type { BootstrapSnapshot } from '../../xds/translate/bootstrap.ts';
 import { XdsManager, type RouteTableParser } from '../../xds/subscription/xds-manager.ts';
 import { addressString } from '../../xds/translate/address.ts';
 import type { LogRegistry } from './log.ts';
+import { SecretStore } from '../secrets/secret-store.ts';
 
 /** How the server was started. */
 export interface ServerOptions {
@@ -55,6 +56,8 @@ export class Server implements ServerView {
   private xds: XdsManager | undefined;
   /** RDS route tables by route configuration name (filled by the xDS client). */
   readonly routeTables = new Map<string, unknown>();
+  /** TLS secrets by name (static_resources.secrets and SDS). */
+  readonly secrets = new SecretStore();
   private admin: { port: number; close(): Promise<void> } | undefined;
   private readonly stateGauge: Gauge;
   private readonly liveGauge: Gauge;
@@ -101,6 +104,7 @@ export class Server implements ServerView {
       clusters: { cluster: (name) => this.clustersMgr.get(name) },
       accessLoggers: (cfg) => createAccessLogger(cfg as AccessLoggerConfig, this.accessLogs),
       routeConfigs: this.routeTables,
+      secrets: this.secrets,
       log: { debug: (o, m) => conn.debug(o, m), info: (o, m) => conn.info(o, m), warn: (o, m) => conn.warn(o, m) },
     });
   }

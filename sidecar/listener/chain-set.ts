@@ -9,9 +9,37 @@
  */
 import type { Socket } from 'node:net';
 import type { ConnectionHandler, ExtensionRegistry, NetworkFilterExtension, NetworkFilterRuntime } from '../contracts/extension.ts';
-import type { FilterChainConfig, ListenerConfig } from '../contracts/snapshot.ts';
+import type { InspectedFacts, ListenerFilterExtension, ListenerInspector } from '../contracts/listener-filter.ts';
+import type { FilterChainConfig, ListenerConfig, ListenerFilterPredicate } from '../contracts/snapshot.ts';
 import type { StatsScope } from '../contracts/stats.ts';
+import type { DownstreamTransport, TransportSocketExtension } from '../contracts/transport-socket.ts';
 import { selectFilterChain } from './filter-chain-match.ts';
+
+/** A filter chain at run time: its terminal handler and its transport socket. */
+export interface ChainRuntime {
+  readonly config: FilterChainConfig;
+  readonly handler: ConnectionHandler;
+  /** Undefined: raw_buffer. */
+  readonly transport: DownstreamTransport | undefined;
+}
+
+/** A listener filter at run time. */
+export interface ListenerInspectorRuntime {
+  readonly name: string;
+  readonly inspector: ListenerInspector;
+  readonly disabled: ListenerFilterPredicate | undefined;
+}
+
+/** True when filter_disabled matches the connection's destination port. */
+export function predicateMatches(p: ListenerFilterPredicate, port: number): boolean {
+  switch (p.kind) {
+    case 'any': return true;
+    case 'port': return port >= p.start && port < p.end;
+    case 'or': return p.rules.some((r) => predicateMatches(r, port));
+    case 'and': return p.rules.every((r) => predicateMatches(r, port));
+    case 'not': return !predicateMatches(p.rule, port);
+  }
+}
 
 /** What building handlers needs besides the config. */
 export interface ChainSetRuntime {
@@ -20,6 +48,8 @@ export interface ChainSetRuntime {
   readonly rt: Omit<NetworkFilterRuntime, 'draining' | 'stats'>;
   /** True once the owning listener drains as a whole. */
   readonly listenerDraining: () => boolean;
+  /** `listener.<address>.` (ssl.* stats of the transport sockets). */
+  readonly listenerStats: StatsScope;
 }
 
 /** The handlers of one listener config version and the connections they own. */
@@ -27,7 +57,9 @@ export class ChainSet {
   readonly config: ListenerConfig;
   /** When this version was built (config_dump's last_updated). */
   readonly createdAt = new Date();
-  private readonly handlers = new Map<FilterChainConfig, ConnectionHandler>();
+  private readonly handlers = new Map<FilterChainConfig, ChainRuntime>();
+  /** The listener filters, in configured order. */
+  readonly inspectors: readonly ListenerInspectorRuntime[];
   private readonly sockets = new Set<Socket>();
   private isDraining = false;
   private drainTimer: NodeJS.Timeout | undefined;
@@ -38,12 +70,24 @@ export class ChainSet {
     this.config = config;
     const draining = (): boolean => this.isDraining || deps.listenerDraining();
     const chains = config.defaultFilterChain ? [...config.filterChains, config.defaultFilterChain] : config.filterChains;
+    this.inspectors = Object.freeze(config.listenerFilters.map((f) => {
+      const ext = deps.registry.byTypeName('envoy.filters.listener', f.typeName) as ListenerFilterExtension | undefined;
+      if (!ext?.createInspector) throw new Error(`listener filter ${f.typeName} has no inspector`);
+      return { name: f.name, inspector: ext.createInspector(f.config), disabled: f.disabled };
+    }));
     try {
       for (const fc of chains) {
         const terminal = fc.filters[fc.filters.length - 1]!;
         const ext = deps.registry.byTypeName('envoy.filters.network', terminal.typeName) as NetworkFilterExtension | undefined;
         if (!ext?.createHandler) throw new Error(`network filter ${terminal.typeName} has no handler`);
-        this.handlers.set(fc, ext.createHandler(terminal.config, { ...deps.rt, stats: deps.stats, draining }));
+        let transport: DownstreamTransport | undefined;
+        if (fc.transportSocket) {
+          const ts = deps.registry.byTypeName('envoy.transport_sockets.downstream', fc.transportSocket.typeName) as TransportSocketExtension | undefined;
+          if (!ts?.createDownstream) throw new Error(`transport socket ${fc.transportSocket.typeName} cannot terminate`);
+          transport = ts.createDownstream(fc.transportSocket.config, { secrets: deps.rt.secrets, stats: deps.listenerStats, log: deps.rt.log });
+        }
+        const handler = ext.createHandler(terminal.config, { ...deps.rt, stats: deps.stats, draining });
+        this.handlers.set(fc, { config: fc, handler, transport });
       }
     } catch (e) {
       this.closeAll();
@@ -66,18 +110,24 @@ export class ChainSet {
     return this.handlers.size;
   }
 
-  /** The handler of the filter chain matching the connection, if any. */
-  select(socket: Socket): ConnectionHandler | undefined {
+  /** The filter chain matching the connection and what the listener filters found, if any. */
+  select(socket: Socket, facts: InspectedFacts): ChainRuntime | undefined {
     const chain = selectFilterChain(this.config.filterChains, this.config.defaultFilterChain, {
       localAddress: (socket.localAddress ?? '').replace(/^::ffff:/, ''),
       localPort: socket.localPort ?? 0,
       remoteAddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
       remotePort: socket.remotePort ?? 0,
-      serverName: '',
-      transportProtocol: 'raw_buffer',
-      applicationProtocols: [],
+      serverName: facts.serverName ?? '',
+      transportProtocol: facts.transportProtocol,
+      applicationProtocols: facts.applicationProtocols,
     });
     return chain ? this.handlers.get(chain) : undefined;
+  }
+
+  /** True when every transport socket has the secrets it needs (the listener is warm). */
+  get ready(): boolean {
+    for (const c of this.handlers.values()) if (c.transport && !c.transport.ready()) return false;
+    return true;
   }
 
   /** Counts a connection as this set's until it closes. */
@@ -93,7 +143,7 @@ export class ChainSet {
   drain(): void {
     if (this.isDraining) return;
     this.isDraining = true;
-    for (const h of this.handlers.values()) h.drain();
+    for (const h of this.handlers.values()) h.handler.drain();
   }
 
   /**
@@ -118,6 +168,7 @@ export class ChainSet {
 
   private finishRetire(): void {
     if (!this.retired) return;
+    for (const h of this.handlers.values()) h.transport?.close();
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
     const done = this.retired;
@@ -129,7 +180,10 @@ export class ChainSet {
   closeAll(): void {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
-    for (const h of this.handlers.values()) h.closeAll();
+    for (const h of this.handlers.values()) {
+      h.handler.closeAll();
+      h.transport?.close();
+    }
     for (const s of this.sockets) s.destroy();
     // 'close' of the destroyed sockets comes later; the work is over now.
     this.finishRetire();

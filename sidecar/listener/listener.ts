@@ -12,7 +12,12 @@ import type { ExtensionRegistry, NetworkFilterRuntime } from '../contracts/exten
 import type { ListenerConfig, SocketAddress } from '../contracts/snapshot.ts';
 import type { Counter, Gauge, StatsScope } from '../contracts/stats.ts';
 import { addressStatName, addressString } from '../../xds/translate/address.ts';
-import { ChainSet, type ChainSetRuntime } from './chain-set.ts';
+import type { InspectedFacts } from '../contracts/listener-filter.ts';
+import { ChainSet, predicateMatches, type ChainRuntime, type ChainSetRuntime } from './chain-set.ts';
+
+function unmapV4(a: string | undefined): string {
+  return a === undefined ? '' : a.startsWith('::ffff:') ? a.slice(7) : a;
+}
 
 /**
  * True when two configured addresses name the same socket: same host and
@@ -35,6 +40,9 @@ export class Listener {
   private readonly cxActive: Gauge;
   private readonly cxDestroy: Counter;
   private readonly noChain: Counter;
+  private readonly filterTimeout: Counter;
+  private readonly sslHandshakeErrors: Counter;
+  private readonly sslHandshakes: Counter;
   private isDraining = false;
   private boundPort = 0;
 
@@ -47,9 +55,14 @@ export class Listener {
     this.cxActive = s.gauge('downstream_cx_active');
     this.cxDestroy = s.counter('downstream_cx_destroy');
     this.noChain = s.counter('no_filter_chain_match');
-    this.deps = { registry, stats, rt, listenerDraining: () => this.isDraining };
+    this.filterTimeout = s.counter('downstream_pre_cx_timeout');
+    this.sslHandshakes = s.counter('ssl.handshake');
+    this.sslHandshakeErrors = s.counter('ssl.connection_error');
+    this.deps = { registry, stats, rt, listenerDraining: () => this.isDraining, listenerStats: s };
     this.current = new ChainSet(config, this.deps);
-    this.server = net.createServer({ noDelay: true, pauseOnConnect: false }, (socket) => this.onConnection(socket));
+    // Half-open is allowed so tcp_proxy can forward a client's FIN; handlers
+    // that do not want it (the HTTP connection manager) turn it off per socket.
+    this.server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true }, (socket) => this.onConnection(socket));
     this.server.on('error', (e) => rt.log.warn({ listener: config.name, err: e.message }, 'listener error'));
   }
 
@@ -119,13 +132,102 @@ export class Listener {
     // The connection belongs to the version current now, for its whole life.
     const set = this.current;
     set.track(socket);
-    const handler = set.select(socket);
-    if (!handler) {
+    const facts: InspectedFacts = { transportProtocol: 'raw_buffer', applicationProtocols: [] };
+    const port = socket.localPort ?? 0;
+    const inspectors = set.inspectors.filter((i) => i.inspector.needsData && !(i.disabled && predicateMatches(i.disabled, port)));
+    if (inspectors.length === 0) {
+      this.dispatch(set, socket, facts);
+      return;
+    }
+    this.inspect(set, socket, inspectors.map((i) => i.inspector), facts);
+  }
+
+  /**
+   * Runs the listener filters over the first bytes (peeked: given back to
+   * the socket afterwards), bounded by listener_filters_timeout.
+   */
+  private inspect(set: ChainSet, socket: Socket, inspectors: ReadonlyArray<ChainSet['inspectors'][number]['inspector']>, facts: InspectedFacts): void {
+    let peeked: Buffer = Buffer.alloc(0);
+    const pending = new Set(inspectors);
+    let timer: NodeJS.Timeout | undefined;
+    const finish = (): void => {
+      if (timer) clearTimeout(timer);
+      socket.removeListener('data', onData);
+      socket.removeListener('end', onEnd);
+      socket.pause();
+      if (peeked.length) socket.unshift(peeked);
+      this.dispatch(set, socket, facts);
+    };
+    const onData = (chunk: Buffer): void => {
+      peeked = peeked.length ? Buffer.concat([peeked, chunk]) : chunk;
+      for (const i of [...pending]) {
+        const v = i.inspect(peeked, facts);
+        if (v === 'need-more') continue;
+        if (v !== 'done') {
+          this.deps.rt.log.debug({ listener: set.config.name, reason: v.reject }, 'listener filter closed the connection');
+          socket.destroy();
+          if (timer) clearTimeout(timer);
+          return;
+        }
+        pending.delete(i);
+      }
+      if (pending.size === 0) finish();
+    };
+    // A client that half-closes before the inspectors are sure: go on with what is known.
+    const onEnd = (): void => finish();
+    socket.on('data', onData);
+    socket.once('end', onEnd);
+    socket.once('close', () => { if (timer) clearTimeout(timer); });
+    const ms = set.config.listenerFiltersTimeoutMs;
+    if (ms > 0) {
+      timer = setTimeout(() => {
+        this.filterTimeout.inc();
+        if (set.config.continueOnListenerFiltersTimeout) finish();
+        else socket.destroy();
+      }, ms);
+    }
+  }
+
+  /** Picks the filter chain, secures the connection if the chain has TLS, hands it over. */
+  private dispatch(set: ChainSet, socket: Socket, facts: InspectedFacts): void {
+    if (socket.destroyed) return;
+    const chain = set.select(socket, facts);
+    if (!chain) {
       this.noChain.inc();
       socket.destroy();
       return;
     }
-    handler.handle(socket);
+    const addrs = {
+      remoteAddress: unmapV4(socket.remoteAddress),
+      remotePort: socket.remotePort ?? 0,
+      localAddress: unmapV4(socket.localAddress),
+      localPort: socket.localPort ?? 0,
+    };
+    if (!chain.transport) {
+      chain.handler.handle(socket, { ...addrs, serverName: facts.serverName });
+      return;
+    }
+    this.secure(chain, socket, facts, addrs);
+  }
+
+  private secure(chain: ChainRuntime, socket: Socket, facts: InspectedFacts, addrs: { remoteAddress: string; remotePort: number; localAddress: string; localPort: number }): void {
+    const timer = setTimeout(() => {
+      this.sslHandshakeErrors.inc();
+      this.deps.rt.log.debug({ listener: this.config.name, remote: addrs.remoteAddress }, 'TLS handshake timed out');
+      socket.destroy();
+    }, chain.config.transportSocketConnectTimeoutMs);
+    chain.transport!.secure(socket, facts, (r) => {
+      clearTimeout(timer);
+      if (!r.ok) {
+        this.sslHandshakeErrors.inc();
+        this.deps.rt.log.debug({ listener: this.config.name, remote: addrs.remoteAddress, reason: r.reason }, 'TLS handshake failed');
+        socket.destroy();
+        return;
+      }
+      this.sslHandshakes.inc();
+      r.socket.on('error', () => undefined);
+      chain.handler.handle(r.socket, { ...addrs, serverName: facts.serverName, tls: r.tls, peerPrincipal: r.peerPrincipal });
+    });
   }
 
   /** Connections still open, on the current and on replaced versions. */

@@ -6,6 +6,7 @@
  * Cluster and drains the old one.
  */
 import { lookup } from 'node:dns/promises';
+import net, { type Socket } from 'node:net';
 import type { LbContext, LoadBalancer } from '../contracts/load-balancer.ts';
 import type { ClusterConfig, EndpointConfig, SocketAddress } from '../contracts/snapshot.ts';
 import type { StatsScope } from '../contracts/stats.ts';
@@ -98,6 +99,29 @@ export class Cluster {
       this.pools.set(host.key, p);
     }
     return p;
+  }
+
+  /**
+   * Opens a connection to a host for a byte stream (tcp_proxy), bounded by
+   * connect_timeout. `done` is called once: without an error when the
+   * socket is ready for bytes.
+   */
+  connect(host: UpstreamHost, done: (err?: string) => void): Socket {
+    const t = host.socket;
+    const s = t.kind === 'pipe' ? net.connect({ path: t.path }) : net.connect({ host: t.host, port: t.port, noDelay: true });
+    let settled = false;
+    const finish = (err?: string): void => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      s.removeListener('error', onError);
+      done(err);
+    };
+    const onError = (e: Error): void => finish(e.message);
+    const timer = setTimeout(() => finish('connect timeout'), this.config.connectTimeoutMs);
+    s.once('connect', () => finish());
+    s.once('error', onError);
+    return s;
   }
 
   /** Stops timers and lets pools finish in-flight requests, then closes them. */

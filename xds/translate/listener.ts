@@ -7,10 +7,10 @@
 import { isIP } from 'node:net';
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry, ParseContext } from '../../sidecar/contracts/extension.ts';
-import type { CidrRange, FilterChainConfig, FilterChainMatchConfig, ListenerConfig } from '../../sidecar/contracts/snapshot.ts';
+import type { CidrRange, FilterChainConfig, FilterChainMatchConfig, ListenerConfig, ListenerFilterConfig, ListenerFilterPredicate, TransportSocketConfig } from '../../sidecar/contracts/snapshot.ts';
 import { ipBits } from '../../sidecar/contracts/ip-address.ts';
 import { parseAddress } from './address.ts';
-import { int, list, msg, str, type Json } from './proto-values.ts';
+import { bool, durationMs, int, list, msg, str, type Json } from './proto-values.ts';
 
 /** Parses a CidrRange. */
 export function parseCidr(c: Json, path: string): CidrRange {
@@ -46,14 +46,46 @@ function parseMatch(m: Json | undefined, path: string): FilterChainMatchConfig {
   });
 }
 
-function parseChain(fc: Json, path: string, registry: ExtensionRegistry, ctx: ParseContext): FilterChainConfig {
-  if (fc['transport_socket'] !== undefined) {
-    const ts = msg(fc['transport_socket'])!;
-    const t = str(msg(ts['typed_config'])?.['@type']) || str(ts['name']);
-    if (!/raw_buffer/.test(t)) {
-      throw new ConfigError(`${path}.transport_socket`, `transport socket '${t}' is not supported yet (TLS termination comes with the TLS issue)`);
-    }
+/**
+ * A transport socket (downstream or upstream) through its registered
+ * extension; raw_buffer is undefined (the socket as it is).
+ */
+export function parseTransportSocket(ts: Json, path: string, category: 'envoy.transport_sockets.downstream' | 'envoy.transport_sockets.upstream', registry: ExtensionRegistry, ctx: ParseContext): TransportSocketConfig | undefined {
+  const { extension: ext, config, typed, what } = registry.resolve(category, ts);
+  if (!ext) throw new ConfigError(typed ? `${path}.typed_config` : `${path}.name`, `unsupported transport socket ${what} (not implemented by this sidecar)`);
+  if (ext.typeNames.includes('envoy.extensions.transport_sockets.raw_buffer.v3.RawBuffer')) return undefined;
+  const r = ext.parse(config, { path: typed ? `${path}.typed_config` : path, warn: ctx.warn });
+  if (!r.ok) throw r.errors[0]!;
+  return Object.freeze({ name: str(ts['name']), typeName: ext.typeNames[0]!, config: r.config });
+}
+
+/** filter_disabled: the destination-port subset of ListenerFilterChainMatchPredicate. */
+function parseFilterPredicate(p: Json, path: string): ListenerFilterPredicate {
+  if (p['any_match'] === true) return { kind: 'any' };
+  const range = msg(p['destination_port_range']);
+  if (range) return { kind: 'port', start: int(range['start'], 0), end: int(range['end'], 0) };
+  for (const k of ['or_match', 'and_match'] as const) {
+    const set = msg(p[k]);
+    if (set) return { kind: k === 'or_match' ? 'or' : 'and', rules: list(set['rules']).map((r, i) => parseFilterPredicate(r, `${path}.${k}.rules[${i}]`)) };
   }
+  const not = msg(p['not_match']);
+  if (not) return { kind: 'not', rule: parseFilterPredicate(not, `${path}.not_match`) };
+  throw new ConfigError(path, `unsupported listener filter predicate (supported: any_match, destination_port_range, or_match, and_match, not_match)`);
+}
+
+function parseListenerFilter(f: Json, path: string, registry: ExtensionRegistry, ctx: ParseContext): ListenerFilterConfig {
+  if (f['config_discovery'] !== undefined) throw new ConfigError(`${path}.config_discovery`, 'ECDS for listener filters is not supported');
+  const { extension: ext, config, typed, what } = registry.resolve('envoy.filters.listener', f);
+  if (!ext) throw new ConfigError(typed ? `${path}.typed_config` : `${path}.name`, `unsupported listener filter ${what} (not implemented by this sidecar)`);
+  const r = ext.parse(config, { path: typed ? `${path}.typed_config` : path, warn: ctx.warn });
+  if (!r.ok) throw r.errors[0]!;
+  const disabled = msg(f['filter_disabled']);
+  return Object.freeze({ name: str(f['name']), typeName: ext.typeNames[0]!, config: r.config, disabled: disabled ? parseFilterPredicate(disabled, `${path}.filter_disabled`) : undefined });
+}
+
+function parseChain(fc: Json, path: string, registry: ExtensionRegistry, ctx: ParseContext): FilterChainConfig {
+  const tsJson = msg(fc['transport_socket']);
+  const transportSocket = tsJson ? parseTransportSocket(tsJson, `${path}.transport_socket`, 'envoy.transport_sockets.downstream', registry, ctx) : undefined;
   if (fc['on_demand_configuration'] !== undefined) throw new ConfigError(`${path}.on_demand_configuration`, 'on-demand filter chains are not supported');
   const filters = list(fc['filters']).map((f, i) => {
     const p = `${path}.filters[${i}]`;
@@ -68,7 +100,15 @@ function parseChain(fc: Json, path: string, registry: ExtensionRegistry, ctx: Pa
     return Object.freeze({ name, typeName: ext.typeNames[0]!, config: r.config });
   });
   if (filters.length === 0) throw new ConfigError(`${path}.filters`, 'a filter chain needs at least one network filter');
-  return Object.freeze({ name: str(fc['name']), match: parseMatch(msg(fc['filter_chain_match']), `${path}.filter_chain_match`), filters: Object.freeze(filters) });
+  return Object.freeze({
+    name: str(fc['name']),
+    match: parseMatch(msg(fc['filter_chain_match']), `${path}.filter_chain_match`),
+    filters: Object.freeze(filters),
+    transportSocket,
+    // Envoy has no default; an unbounded handshake is how stalled clients
+    // pile up, so we bound it at 10 s unless configured.
+    transportSocketConnectTimeoutMs: durationMs(fc['transport_socket_connect_timeout'], `${path}.transport_socket_connect_timeout`) || 10_000,
+  });
 }
 
 /**
@@ -112,10 +152,7 @@ export function parseListener(l: Json, path: string, registry: ExtensionRegistry
   // Envoy names an unnamed listener itself (a UUID); we use its address.
   const name = str(l['name']) || `listener_${str(msg(msg(l['address'])?.['socket_address'])?.['address'])}_${String(msg(msg(l['address'])?.['socket_address'])?.['port_value'] ?? '')}`;
   const address = parseAddress(msg(l['address']), `${path}.address`);
-  list(l['listener_filters']).forEach((f, i) => {
-    const t = str(msg(f['typed_config'])?.['@type']) || str(f['name']);
-    throw new ConfigError(`${path}.listener_filters[${i}]`, `listener filter '${t}' is not supported yet (tls_inspector and http_inspector come with the TLS issue)`);
-  });
+  const listenerFilters = list(l['listener_filters']).map((f, i) => parseListenerFilter(f, `${path}.listener_filters[${i}]`, registry, ctx));
   if (l['filter_chain_matcher'] !== undefined) throw new ConfigError(`${path}.filter_chain_matcher`, 'the matcher-API filter_chain_matcher is not supported yet');
   if (l['udp_listener_config'] !== undefined) throw new ConfigError(`${path}.udp_listener_config`, 'UDP listeners are not supported');
   if (l['use_original_dst'] === true) throw new ConfigError(`${path}.use_original_dst`, 'original destination redirection is not supported yet');
@@ -132,6 +169,9 @@ export function parseListener(l: Json, path: string, registry: ExtensionRegistry
     address,
     filterChains: Object.freeze(filterChains),
     defaultFilterChain,
+    listenerFilters: Object.freeze(listenerFilters),
+    listenerFiltersTimeoutMs: l['listener_filters_timeout'] === undefined ? 15_000 : durationMs(l['listener_filters_timeout'], `${path}.listener_filters_timeout`) ?? 15_000,
+    continueOnListenerFiltersTimeout: bool(l['continue_on_listener_filters_timeout'], false),
     inbound: l['traffic_direction'] === 'INBOUND',
     perConnectionBufferLimitBytes: int(l['per_connection_buffer_limit_bytes'], 1024 * 1024),
     raw: Object.freeze(l),

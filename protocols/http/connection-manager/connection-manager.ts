@@ -9,7 +9,7 @@
  */
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import type { HttpFilterExtension } from '../../../sidecar/contracts/extension.ts';
+import type { DownstreamConnectionFacts, HttpFilterExtension } from '../../../sidecar/contracts/extension.ts';
 import type { ConnectionInfo, HttpFilterFactory } from '../../../sidecar/contracts/http-filter.ts';
 import type { StatsScope } from '../../../sidecar/contracts/stats.ts';
 import type { RouteTable } from '../route/route-match.ts';
@@ -22,10 +22,6 @@ import { HcmStats } from './hcm-stats.ts';
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const CONNECTION_INFO = Symbol('themis.connectionInfo');
 
-/** `::ffff:1.2.3.4` -> `1.2.3.4`. */
-function unmapV4(a: string | undefined): string {
-  return a === undefined ? '' : a.startsWith('::ffff:') ? a.slice(7) : a;
-}
 
 /** Where HTTP connections report to the listener that owns them. */
 export interface HcmHost extends RouterRuntime {
@@ -80,8 +76,19 @@ export class HttpConnectionManager {
     return this.h1Connections.size + this.h2Sessions.size;
   }
 
-  /** Takes an accepted socket. */
-  handle(socket: Socket): void {
+  /** Takes an accepted socket (decrypted when the chain terminates TLS). */
+  handle(socket: Socket, facts: DownstreamConnectionFacts): void {
+    // A client's FIN ends the connection once its response is written.
+    socket.allowHalfOpen = false;
+    (socket as Socket & { [CONNECTION_INFO]?: ConnectionInfo })[CONNECTION_INFO] = Object.freeze({
+      remoteAddress: facts.remoteAddress || '127.0.0.1',
+      remotePort: facts.remotePort,
+      localAddress: facts.localAddress,
+      localPort: facts.localPort,
+      scheme: facts.tls ? 'https' : 'http',
+      peerPrincipal: facts.peerPrincipal,
+      tls: facts.tls,
+    });
     this.stats.cxTotal.inc();
     this.stats.cxActive.inc();
     socket.once('close', () => {
@@ -137,21 +144,9 @@ export class HttpConnectionManager {
     this.h2.emit('connection', socket);
   }
 
-  /** The connection's facts, computed once per connection. */
+  /** The connection's facts, set once per connection by handle(). */
   private connectionInfo(socket: Socket): ConnectionInfo {
-    const s = socket as Socket & { [CONNECTION_INFO]?: ConnectionInfo };
-    let info = s[CONNECTION_INFO];
-    if (!info) {
-      info = Object.freeze({
-        remoteAddress: unmapV4(socket.remoteAddress) || '127.0.0.1',
-        remotePort: socket.remotePort ?? 0,
-        localAddress: unmapV4(socket.localAddress),
-        localPort: socket.localPort ?? 0,
-        scheme: 'http',
-      });
-      s[CONNECTION_INFO] = info;
-    }
-    return info;
+    return (socket as Socket & { [CONNECTION_INFO]: ConnectionInfo })[CONNECTION_INFO];
   }
 
   private onH1Request(ds: LeanHttp1Downstream, socket: Socket): void {

@@ -293,15 +293,15 @@ describe('parse-time checks', () => {
     ])).toThrow(/filter_chains\[1\]/);
   });
 
-  test('a chain without network filters, or with TLS, is refused with its path', () => {
+  test('a chain without network filters, or with a transport socket we do not have, is refused with its path', () => {
     expect(parseError(() => listener([{ name: 'x', filters: [] }])).path).toBe('listener.filter_chains[0].filters');
-    const tls = parseError(() => listener([{ ...chain('x'), transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext' } } }]));
-    expect(tls.path).toBe('listener.filter_chains[0].transport_socket');
+    const alts = parseError(() => listener([{ ...chain('x'), transport_socket: { name: 'envoy.transport_sockets.alts', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts' } } }]));
+    expect(alts.message).toBe("listener.filter_chains[0].transport_socket.typed_config: unsupported transport socket type URL 'type.googleapis.com/envoy.extensions.transport_sockets.alts.v3.Alts' (not implemented by this sidecar)");
   });
 
   test('an unknown network filter names its type URL', () => {
-    const e = parseError(() => listener([{ name: 'x', filters: [{ name: 'tcp', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy' } }] }]));
-    expect(e.message).toBe("listener.filter_chains[0].filters[0].typed_config: unsupported network filter type URL 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy' (not implemented by this sidecar)");
+    const e = parseError(() => listener([{ name: 'x', filters: [{ name: 'redis', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy' } }] }]));
+    expect(e.message).toBe("listener.filter_chains[0].filters[0].typed_config: unsupported network filter type URL 'type.googleapis.com/envoy.extensions.filters.network.redis_proxy.v3.RedisProxy' (not implemented by this sidecar)");
   });
 
   test('a bad CIDR in a match names its path', () => {
