@@ -4,8 +4,14 @@
  * percent-encoding, segments to levels), trusted hops, JWT payload shapes.
  * End-to-end behaviour is in tests/integration/policies/ranger-http.test.ts.
  */
-import { parseRangerFilter } from '../../../../protocols/http/filters/ranger/config.ts';
-import { inRanges, jwtPayload, requestResource, resourcePath } from '../../../../protocols/http/filters/ranger/ranger-filter.ts';
+import { RANGER_FILTER_TYPE, parseRangerFilter, type RangerFilterConfig } from '../../../../protocols/http/filters/ranger/config.ts';
+import { RangerPolicySources } from '../../../../protocols/http/filters/ranger/policy-sources.ts';
+import { inRanges, jwtPayload, requestResource, resourcePath, setup } from '../../../../protocols/http/filters/ranger/ranger-filter.ts';
+import { RangerAuthorizer, type RangerEngineLike } from '../../../../policies/ranger/authorizer.ts';
+import { ExtensionRegistry, type HttpFilterExtension } from '../../../../sidecar/contracts/extension.ts';
+import { Continue, StopIteration, type HeaderMap, type HttpFilter, type HttpFilterCallbacks, type LocalReplySpec } from '../../../../sidecar/contracts/http-filter.ts';
+import type { StatsScope } from '../../../../sidecar/contracts/stats.ts';
+import { StatsStore } from '../../../../sidecar/stats/store.ts';
 import { bootstrapErrors } from '../../../support/sidecar.ts';
 
 const P = 'http_filters[0].typed_config';
@@ -152,5 +158,84 @@ describe('request mapping', () => {
     expect(jwtPayload({ my_provider: payload })).toBe(payload);
     expect(jwtPayload(undefined)).toBeUndefined();
     expect(jwtPayload('x')).toBeUndefined();
+  });
+});
+
+describe('filter (stand-in engine, fake stream callbacks)', () => {
+  type Req = Parameters<RangerEngineLike['isAccessAllowed']>[0];
+  const seen: Req[] = [];
+  const engine: RangerEngineLike = {
+    serviceName: 's',
+    policyVersion: 1,
+    isAccessAllowed(r) {
+      seen.push(r);
+      const ok = r.userGroups.includes('ok') || r.user === 'spiffe://td/ns/a/sa/ok';
+      return { isAllowed: ok, isAccessDetermined: true, isAudited: false, isAuditedDetermined: true, policyId: ok ? 1 : 2 };
+    },
+  };
+  class StubSources extends RangerPolicySources {
+    override authorizer(_cfg: RangerFilterConfig, hcm: StatsScope): RangerAuthorizer {
+      const snap = { engine, loaded: true, generation: 1, policyVersion: 1 };
+      return new RangerAuthorizer({ source: { snapshot: () => snap, start: async () => undefined, stop: () => undefined }, stats: hcm.scope('ranger.s'), cache: { maxEntries: 0, ttlMs: 0 }, identity: { serviceName: 's', repoType: 0, agentId: 'a', agentHost: 'h', clusterName: '' } });
+    }
+  }
+
+  function factory(value: Record<string, unknown>): { create: (cb: HttpFilterCallbacks) => HttpFilter; stats: StatsStore } {
+    const registry = new ExtensionRegistry();
+    setup(registry, new StubSources());
+    const ext = registry.byTypeName('envoy.filters.http', RANGER_FILTER_TYPE) as HttpFilterExtension<RangerFilterConfig>;
+    const parsed = ext.parse({ service_name: 's', policy_file: '/nonexistent', ...value }, { path: 'f', warn: () => undefined });
+    if (!parsed.ok) throw new Error(parsed.errors.map((e) => e.message).join());
+    const stats = new StatsStore();
+    return { create: ext.createFactory(parsed.config, { stats: stats.scope('http.ingress') }).create, stats };
+  }
+
+  function stream(remoteAddress: string, state: Record<string, unknown> = {}, peerPrincipal?: string): HttpFilterCallbacks & { replies: LocalReplySpec[] } {
+    const replies: LocalReplySpec[] = [];
+    return {
+      replies,
+      connection: { remoteAddress, remotePort: 1, localAddress: '127.0.0.1', localPort: 2, scheme: 'http', peerPrincipal },
+      filterState: new Map(Object.entries(state)),
+      continueDecoding: () => undefined,
+      sendLocalReply: (r) => replies.push(r),
+    };
+  }
+
+  test('headers from trusted hops are believed; from others they are ignored and stripped', () => {
+    const f = factory({ user: [{ header: 'x-user' }], groups: [{ header: 'x-groups' }], trusted_hops: [{ address_prefix: '10.0.0.0', prefix_len: 8 }] });
+    const h1 = { ':method': 'GET', ':path': '/a', 'x-user': 'alice', 'x-groups': 'ok,other' };
+    const cb1 = stream('10.1.1.1');
+    expect(f.create(cb1).decodeHeaders(h1, true)).toBe(Continue);
+    expect(seen.at(-1)).toMatchObject({ user: 'alice', userGroups: ['ok', 'other'], resource: { path: '/a' }, accessType: 'read', clientIPAddress: '10.1.1.1', action: 'GET' });
+    expect(h1['x-user']).toBe('alice');
+    const h2: HeaderMap = { ':method': 'GET', ':path': '/a', 'x-user': 'alice', 'x-groups': 'ok' };
+    const cb2 = stream('::ffff:192.168.1.1');
+    expect(f.create(cb2).decodeHeaders(h2, true)).toBe(StopIteration);
+    expect(cb2.replies).toEqual([expect.objectContaining({ status: 403, body: 'Ranger: access denied', grpcStatus: 7, details: 'ranger_access_denied{no_principal}' })]);
+    expect(h2['x-user']).toBeUndefined();
+    expect(h2['x-groups']).toBeUndefined();
+    expect(f.stats.counter('http.ingress.ranger.denied').value()).toBe(1);
+    expect(f.stats.counter('http.ingress.ranger.allowed').value()).toBe(1);
+  });
+
+  test('the JWT payload from jwt_authn and the peer SPIFFE id', () => {
+    const f = factory({ user: [{ jwt_claim: 'preferred_username' }, { peer_principal: {} }], groups: [{ jwt_claim: 'realm_access.roles' }] });
+    const cb = stream('1.2.3.4', { 'envoy.filters.http.jwt_authn': { provider: { preferred_username: 'bob', realm_access: { roles: ['ok'] } } } });
+    expect(f.create(cb).decodeHeaders({ ':method': 'DELETE', ':path': '/x/y' }, true)).toBe(Continue);
+    expect(seen.at(-1)).toMatchObject({ user: 'bob', userGroups: ['ok'], accessType: 'write' });
+    const cb2 = stream('1.2.3.4', {}, 'spiffe://td/ns/a/sa/ok');
+    expect(f.create(cb2).decodeHeaders({ ':method': 'GET', ':path': '/x' }, true)).toBe(Continue);
+    expect(seen.at(-1)).toMatchObject({ user: 'spiffe://td/ns/a/sa/ok', userGroups: [] });
+    expect((seen.at(-1)!.context as Record<string, unknown>)['spiffeId']).toBe('spiffe://td/ns/a/sa/ok');
+  });
+
+  test('unmapped methods and paths are denied without asking the engine', () => {
+    const f = factory({ user: [{ peer_principal: {} }], access_type: { methods: { GET: 'read' } } });
+    const n = seen.length;
+    const cb = stream('1.2.3.4', {}, 'spiffe://td/ns/a/sa/ok');
+    expect(f.create(cb).decodeHeaders({ ':method': 'POST', ':path': '/x' }, true)).toBe(StopIteration);
+    expect(f.create(cb).decodeHeaders({ ':method': 'GET', ':path': '/a/%2e%2e%2fb' }, true)).toBe(StopIteration);
+    expect(cb.replies.map((r) => r.details)).toEqual(['ranger_access_denied{no_access_type}', 'ranger_access_denied{unmapped_path}']);
+    expect(seen.length).toBe(n);
   });
 });
