@@ -62,6 +62,8 @@ export function toRangerRequest(req: AuthzRequest): RangerAccessRequest {
     clientIPAddress: c.clientIp,
     accessTime: c.time,
     action: c.action,
+    requestData: c.requestData,
+    clientType: c.protocol,
     context,
   };
 }
