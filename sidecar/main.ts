@@ -24,6 +24,7 @@ import { setup as setupHttpInspector } from '../protocols/http/http-inspector.ts
 import { setup as setupRawBuffer } from '../protocols/tcp/raw-buffer.ts';
 import { setup as setupTcpProxy } from '../protocols/tcp/tcp-proxy.ts';
 import { setup as setupTlsInspector } from '../protocols/tls/tls-inspector.ts';
+import { setup as setupTls } from '../protocols/tls/tls-transport.ts';
 import { setup as setupOriginalDst } from './listener/original-dst.ts';
 import { releaseEnvoyRegistry } from '../xds/proto/registry.ts';
 import { translateBootstrap, type BootstrapSnapshot } from '../xds/translate/bootstrap.ts';
@@ -55,6 +56,7 @@ export function createRegistry(): ExtensionRegistry {
   setupRawBuffer(registry);
   setupTcpProxy(registry);
   setupTlsInspector(registry);
+  setupTls(registry);
   setupHttpInspector(registry);
   setupOriginalDst(registry);
   return registry;
@@ -74,6 +76,8 @@ function reasons(e: unknown): string {
 
 /** Runs the CLI; resolves with the process exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
+  // `certs ...`: the development PKI (loaded on demand: node-forge is not needed to serve).
+  if (argv[0] === 'certs') return (await import('../protocols/tls/certs-cli.ts')).runCertsCommand(argv.slice(1));
   let opts: CliOptions;
   try {
     opts = parseCli(argv);

@@ -286,3 +286,22 @@ export function createDevCrl(ca: DevCa, revoked: readonly X509Certificate[], o: 
   ]);
   return toPem(Buffer.from(asn1.toDer(crl).getBytes(), 'binary'), 'X509 CRL');
 }
+
+/** A CA from its files' contents (what `themis-sidecar certs ca` wrote). */
+export function loadDevCa(files: { certPem: string; keyPem: string; caPem?: string; chainPem?: string }): DevCa {
+  const x509 = new X509Certificate(files.certPem);
+  if (!x509.ca) throw new Error('the certificate is not a CA (basicConstraints CA:FALSE)');
+  const key = createPrivateKey(files.keyPem);
+  if (!x509.checkPrivateKey(key)) throw new Error('the CA key does not match the CA certificate');
+  const keyType: DevKeyType = key.asymmetricKeyType === 'rsa' ? 'rsa-2048' : 'ec-p256';
+  const trustDomain = /(?:^|\n)O=([^\n]*)/.exec(x509.subject)?.[1] ?? 'cluster.local';
+  return Object.freeze({
+    certPem: files.certPem,
+    keyPem: files.keyPem,
+    chainPem: files.chainPem ?? files.certPem,
+    caPem: files.caPem ?? files.certPem,
+    keyType,
+    x509,
+    trustDomain,
+  });
+}
