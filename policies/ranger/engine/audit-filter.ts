@@ -1,0 +1,96 @@
+/**
+ * Audit filters (Ranger's RangerAuditPolicyEvaluator): the service config
+ * `ranger.plugin.audit.filters` lists rules such as
+ * `{'accessResult': 'DENIED', 'isAudited': true}` or
+ * `{'users': ['x'], 'resources': {...}, 'isAudited': false}`. After a
+ * decision, the first rule that matches (result, users/groups/roles, actions,
+ * access types, resources) decides whether it is audited. The value is
+ * Java-lenient JSON (single quotes), read by a small tolerant reader.
+ */
+import { JsonReader, readPolicyResources } from './model.ts';
+import { PolicyResourceMatcher } from './policy-resource-matcher.ts';
+import type { EvalRequest } from './request.ts';
+import type { ServiceDefHelper } from './service-def.ts';
+
+/** One audit filter rule. */
+export class AuditFilter {
+  readonly isAudited: boolean;
+  readonly #accessResult: 'ALLOWED' | 'DENIED' | undefined;
+  readonly #users: ReadonlySet<string>;
+  readonly #groups: ReadonlySet<string>;
+  readonly #roles: ReadonlySet<string>;
+  readonly #actions: ReadonlySet<string>;
+  readonly #accessTypes: ReadonlySet<string>;
+  readonly #resources: PolicyResourceMatcher | undefined;
+
+  constructor(helper: ServiceDefHelper, o: Record<string, unknown>, path: string, r: JsonReader) {
+    this.isAudited = r.bool(o.isAudited, `${path}.isAudited`, true);
+    const ar = r.str(o.accessResult, `${path}.accessResult`).toUpperCase();
+    this.#accessResult = ar === 'ALLOWED' || ar === 'DENIED' ? ar : undefined;
+    this.#users = new Set(r.strs(o.users, `${path}.users`));
+    this.#groups = new Set(r.strs(o.groups, `${path}.groups`));
+    this.#roles = new Set(r.strs(o.roles, `${path}.roles`));
+    this.#actions = new Set(r.strs(o.actions, `${path}.actions`));
+    this.#accessTypes = new Set(r.strs(o.accessTypes, `${path}.accessTypes`).map((s) => s.toLowerCase()));
+    const res = readPolicyResources(r, o.resources, `${path}.resources`);
+    this.#resources = Object.keys(res).length ? new PolicyResourceMatcher(helper, 0, res) : undefined;
+  }
+
+  /** Does the rule apply to this request and decision? */
+  matches(req: EvalRequest, isAllowed: boolean): boolean {
+    if (this.#accessResult && (this.#accessResult === 'ALLOWED') !== isAllowed) return false;
+    if (this.#users.size || this.#groups.size || this.#roles.size) {
+      const ok = this.#users.has(req.user) || [...req.userGroups].some((g) => this.#groups.has(g)) || [...req.userRoles].some((x) => this.#roles.has(x));
+      if (!ok) return false;
+    }
+    if (this.#actions.size && !this.#actions.has(req.original.action ?? '')) return false;
+    if (this.#accessTypes.size && !this.#accessTypes.has(req.accessType.toLowerCase())) return false;
+    if (this.#resources) {
+      const t = this.#resources.getMatchType(req.resource, req.elementScopes, req.env);
+      if (!(t === 'SELF' || t === 'SELF_AND_ALL_DESCENDANTS' || (t === 'DESCENDANT' && req.isAccessTypeAny))) return false;
+    }
+    return true;
+  }
+}
+
+/** Reads the audit filters of a service config value; problems become warnings. */
+export function readAuditFilters(helper: ServiceDefHelper, text: string | undefined, warn: (msg: string) => void): AuditFilter[] {
+  if (!text) return [];
+  let json: unknown;
+  try {
+    json = parseLenientJson(text);
+  } catch (e) {
+    warn(`serviceConfig."ranger.plugin.audit.filters": not JSON (${(e as Error).message}); audit filters ignored`);
+    return [];
+  }
+  const r = new JsonReader();
+  const out = r.arr(json, 'auditFilters').flatMap((x, i) => {
+    const o = r.obj(x, `auditFilters[${i}]`, true);
+    return o ? [new AuditFilter(helper, o, `auditFilters[${i}]`, r)] : [];
+  });
+  for (const e of r.errors) warn(`serviceConfig."ranger.plugin.audit.filters": ${e.message}`);
+  return out;
+}
+
+/** JSON that also accepts single-quoted strings (Gson's lenient mode, as Ranger writes these). */
+export function parseLenientJson(text: string): unknown {
+  let out = '';
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (c === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
+      out += text.slice(start, i + 1);
+    } else if (c === "'") {
+      let s = '';
+      for (i++; i < text.length && text[i] !== "'"; i++) {
+        if (text[i] === '\\') s += text[++i];
+        else s += text[i];
+      }
+      out += JSON.stringify(s);
+    } else {
+      out += c;
+    }
+  }
+  return JSON.parse(out);
+}
