@@ -21,7 +21,7 @@ import type { Counter, StatsScope } from '../../sidecar/contracts/stats.ts';
 import type { PolicySource } from './admin/policy-source.ts';
 import { auditEvent, type AuditIdentity } from './audit/audit-event.ts';
 import type { AuditSink } from './audit/audit-sink.ts';
-import type { RangerAccessRequest, RangerAccessResult } from './admin/engine-api.tmp.ts';
+import type { RangerAccessRequest, RangerAccessResult } from './engine/engine.ts';
 
 /** The part of RangerPolicyEngine the authorizer calls (a test may pass a fake). */
 export interface RangerEngineLike {

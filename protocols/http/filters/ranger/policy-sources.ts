@@ -18,7 +18,7 @@ import { FilePolicySource } from '../../../../policies/ranger/admin/policy-file.
 import type { EngineBuilder, PolicySource } from '../../../../policies/ranger/admin/policy-source.ts';
 import { AuditSink } from '../../../../policies/ranger/audit/audit-sink.ts';
 import { RangerAuthorizer, type RangerEngineLike } from '../../../../policies/ranger/authorizer.ts';
-import { RangerPolicyEngine } from '../../../../policies/ranger/admin/engine-api.tmp.ts';
+import { RangerPolicyEngine } from '../../../../policies/ranger/engine/engine.ts';
 import type { RangerFilterConfig } from './config.ts';
 
 /** Builds the engine with the filter's super users and groups. */
