@@ -450,7 +450,7 @@ export function parseDownstreamTlsContext(v: Json, path: string, opts: TlsParseO
   checkFields(v, path, DOWNSTREAM_FIELDS, DOWNSTREAM_REFUSED, errors);
   const common = parseCommonTlsContext(msg(v['common_tls_context']), `${path}.common_tls_context`, opts, errors);
   const requireClientCertificate = v['require_client_certificate'] === true;
-  if (common.certificates.length === 0 && common.certificateSds.length === 0) {
+  if (list(msg(v['common_tls_context'])?.['tls_certificates']).length === 0 && common.certificateSds.length === 0) {
     errors.push(new ConfigError(`${path}.common_tls_context`, 'a server TLS context needs a certificate (tls_certificates or tls_certificate_sds_secret_configs)'));
   }
   if (requireClientCertificate && !common.validation && !common.validationSds) {
