@@ -39,6 +39,7 @@ USAGE
   themis-sidecar -c FILE [options]          serve a bootstrap (YAML or JSON)
   themis-sidecar --mode validate -c FILE    check a bootstrap and exit (0 OK, 1 refused)
   themis-sidecar demo                       serve the embedded default bootstrap with a demo upstream
+  themis-sidecar ranger test FILE...        run Apache Ranger policy-engine test files against the Ranger engine
   themis-sidecar certs ca|workload ...      a development CA and SPIFFE workload certificates (certs --help)
 
 OPTIONS (Envoy's)

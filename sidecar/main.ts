@@ -78,6 +78,8 @@ function reasons(e: unknown): string {
 export async function main(argv: readonly string[]): Promise<number> {
   // `certs ...`: the development PKI (loaded on demand: node-forge is not needed to serve).
   if (argv[0] === 'certs') return (await import('../protocols/tls/certs-cli.ts')).runCertsCommand(argv.slice(1));
+  // `ranger test FILE...`: Apache Ranger's policy-engine test files against our engine (loaded on demand).
+  if (argv[0] === 'ranger') return (await import('../policies/ranger/cli.ts')).rangerCommand(argv.slice(1), { write: (t) => process.stdout.write(t), error: (t) => process.stderr.write(t) });
   let opts: CliOptions;
   try {
     opts = parseCli(argv);

@@ -43,8 +43,10 @@ export class AuditFilter {
       const ok = this.#users.has(req.user) || [...req.userGroups].some((g) => this.#groups.has(g)) || [...req.userRoles].some((x) => this.#roles.has(x));
       if (!ok) return false;
     }
-    if (this.#actions.size && !this.#actions.has(req.original.action ?? '')) return false;
-    if (this.#accessTypes.size && !this.#accessTypes.has(req.accessType.toLowerCase())) return false;
+    // actions and accessTypes: either may match (RangerAuditPolicyEvaluator turns both into one item)
+    const actionOk = this.#actions.size > 0 && this.#actions.has(req.original.action ?? '');
+    const typeOk = this.#accessTypes.size > 0 && this.#accessTypes.has(req.accessType.toLowerCase());
+    if ((this.#actions.size || this.#accessTypes.size) && !actionOk && !typeOk) return false;
     if (this.#resources) {
       const t = this.#resources.getMatchType(req.resource, req.elementScopes, req.env);
       if (!(t === 'SELF' || t === 'SELF_AND_ALL_DESCENDANTS' || (t === 'DESCENDANT' && req.isAccessTypeAny))) return false;

@@ -8,6 +8,7 @@
  * conformance test; returns one outcome per expectation.
  */
 import { ConfigErrors } from '../../../sidecar/contracts/errors.ts';
+import { parseLenientJson } from './audit-filter.ts';
 import { RangerPolicyEngine, type RangerAccessRequest, type RangerTag } from './engine.ts';
 import { JsonReader, readPolicyResources, readServiceDef, readValiditySchedule } from './model.ts';
 import { createElementMatcher } from './path-matcher.ts';
@@ -100,9 +101,10 @@ function applyDeltas(policies: J[], deltas: J[] | undefined): J[] {
   for (const d of deltas ?? []) {
     const p = d.policy as J | undefined;
     if (!p) continue;
-    if (d.changeType === 1) out.push(p);
-    else if (d.changeType === 2) out = out.map((x) => (x.id === p.id ? p : x));
-    else if (d.changeType === 3) out = out.filter((x) => x.id !== p.id);
+    // RangerPolicyDelta: 0 = create, 1 = update, 2 = delete
+    if (d.changeType === 0) out.push(p);
+    else if (d.changeType === 1) out = out.map((x) => (x.id === p.id ? p : x));
+    else if (d.changeType === 2) out = out.filter((x) => x.id !== p.id);
   }
   return out;
 }
@@ -113,12 +115,12 @@ export function harnessRequest(t: J): RangerAccessRequest {
   const ctx: Record<string, unknown> = { ...(r.context ?? {}) };
   let tags: RangerTag[] | undefined;
   if (typeof ctx.TAGS === 'string') {
-    tags = (JSON.parse(ctx.TAGS) as J[]).map((x) => ({ type: x.type, attributes: x.attributes ?? {}, matchType: x.matchType, validityPeriods: x.validityPeriods }));
+    tags = (ctx.TAGS.trim() ? (parseLenientJson(ctx.TAGS) as J[]) : []).map((x) => ({ type: x.type, attributes: x.attributes ?? {}, matchType: x.matchType, validityPeriods: x.validityPeriods }));
     delete ctx.TAGS;
   }
   let requestedResources: Record<string, string>[] | undefined;
-  if (typeof ctx.REQUESTED_RESOURCES === 'string') {
-    requestedResources = ((JSON.parse(ctx.REQUESTED_RESOURCES) as J).requestedResources as J[]).map((x) => x.elements as Record<string, string>);
+  if (typeof ctx.REQUESTED_RESOURCES === 'string' && ctx.REQUESTED_RESOURCES.trim()) {
+    requestedResources = ((parseLenientJson(ctx.REQUESTED_RESOURCES) as J).requestedResources as J[]).map((x) => x.elements as Record<string, string>);
     delete ctx.REQUESTED_RESOURCES;
   }
   const remote: string | undefined = r.remoteIPAddress;
@@ -203,6 +205,7 @@ export function runPolicyEngineCases(j: J): FileOutcome {
     superUsers: j.superUsers, superGroups: j.superGroups,
     auditExcludedUsers: j.auditExcludedUsers, auditExcludedGroups: j.auditExcludedGroups, auditExcludedRoles: j.auditExcludedRoles,
     defaultTimeZone: HARNESS_TIME_ZONE,
+    strictAccessTypes: false,
   });
   try {
     const { engine, warnings } = build(j.policies ?? [], j.securityZones);

@@ -37,6 +37,11 @@ export interface RangerEngineOptions {
   readonly serviceDefOverride?: unknown;
   /** IANA zone for validity schedules without one (Ranger uses the JVM's default zone). */
   readonly defaultTimeZone?: string;
+  /**
+   * An access type the service definition does not define is a ConfigError (default true).
+   * false: as Ranger, the access is ignored (and reported in warnings).
+   */
+  readonly strictAccessTypes?: boolean;
 }
 
 /** Users/groups allowed or denied an access on a resource (RangerResourceAccessInfo). */
@@ -129,13 +134,14 @@ export class RangerPolicyEngine {
     const zoneDefault = opts.defaultTimeZone ?? 'UTC';
     const helper = new ServiceDefHelper(serviceDef);
     const valid = policies.filter((p): p is Policy => p !== undefined);
-    checkAccessTypes(helper, valid, (i) => `policies[${i}]`, errors);
+    const strict = opts.strictAccessTypes ?? true;
+    checkAccessTypes(helper, valid, (i) => `policies[${i}]`, strict ? errors : null, warn);
     const repo = new PolicyRepository(helper, valid, (i) => `policies[${i}]`, errors, warn, zoneDefault);
 
     const zones = readZones(r, sp.securityZones, helper);
     const zoneRepos = new Map<string, PolicyRepository>();
     for (const z of zones) {
-      checkAccessTypes(helper, z.policies, (i) => `securityZones.${z.name}.policies[${i}]`, errors);
+      checkAccessTypes(helper, z.policies, (i) => `securityZones.${z.name}.policies[${i}]`, strict ? errors : null, warn);
       zoneRepos.set(z.name, new PolicyRepository(helper, z.policies, (i) => `securityZones.${z.name}.policies[${i}]`, errors, warn, zoneDefault));
     }
 
@@ -422,7 +428,7 @@ function snapshot(r: ResultBuilder): RangerAccessResult {
 }
 
 /** Every access type a policy item names must be one the service (or its markers) defines. */
-function checkAccessTypes(helper: ServiceDefHelper, policies: readonly Policy[], where: (i: number) => string, errors: ConfigError[]): void {
+function checkAccessTypes(helper: ServiceDefHelper, policies: readonly Policy[], where: (i: number) => string, errors: ConfigError[] | null, warn: (msg: string) => void): void {
   policies.forEach((p, i) => {
     const lists: [string, readonly { accesses: readonly { type: string }[] }[]][] = [
       ['policyItems', p.policyItems], ['denyPolicyItems', p.denyPolicyItems], ['allowExceptions', p.allowExceptions],
@@ -431,7 +437,9 @@ function checkAccessTypes(helper: ServiceDefHelper, policies: readonly Policy[],
     for (const [field, items] of lists) {
       items.forEach((it, j) => it.accesses.forEach((a, k) => {
         if (a.type && !helper.knownAccessTypes.has(a.type.toLowerCase())) {
-          errors.push(new ConfigError(`${where(i)}.${field}[${j}].accesses[${k}].type`, `access type '${a.type}' is not defined by service definition '${helper.serviceDef.name}'`));
+          const e = new ConfigError(`${where(i)}.${field}[${j}].accesses[${k}].type`, `access type '${a.type}' is not defined by service definition '${helper.serviceDef.name}'`);
+          if (errors) errors.push(e);
+          else warn(`${e.message}; the access is ignored`);
         }
       }));
     }
