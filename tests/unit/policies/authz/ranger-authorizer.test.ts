@@ -1,6 +1,7 @@
 /**
  * The Ranger authorizer over a policy source with a stand-in engine (the
- * engine's own behaviour is tested with Ranger's fixtures elsewhere):
+ * engine's own behaviour is tested with Ranger's fixtures elsewhere), and
+ * once with the real engine on Ranger's HBase payload:
  * outcomes before load, after service-not-found, allow/deny/not-determined,
  * engine exceptions, the decision cache across a policy swap, and audit
  * only for audited results (cache hits included).
@@ -10,7 +11,9 @@ import type { AuthzRequest } from '../../../../policies/authz/authorizer.ts';
 import { NOT_LOADED, type PolicySnapshot, type PolicySource } from '../../../../policies/ranger/admin/policy-source.ts';
 import { AuditSink } from '../../../../policies/ranger/audit/audit-sink.ts';
 import { RangerAuthorizer, toRangerRequest, type RangerEngineLike } from '../../../../policies/ranger/authorizer.ts';
+import { RangerPolicyEngine } from '../../../../policies/ranger/engine/engine.ts';
 import { StatsStore } from '../../../../sidecar/stats/store.ts';
+import { rangerFixture } from '../ranger-admin/ranger-admin-server.ts';
 
 type Req = Parameters<RangerEngineLike['isAccessAllowed']>[0];
 type Res = ReturnType<RangerEngineLike['isAccessAllowed']>;
@@ -119,4 +122,20 @@ test('cached per (principal, resource, access); a policy swap invalidates; hits 
 test('toRangerRequest carries SPIFFE id and claims in the context', () => {
   const r = toRangerRequest({ principal: { user: 'u', groups: [], roles: [], spiffeId: 'spiffe://td/ns/x/sa/y', claims: { sub: 'u' } }, resource: { path: '/' }, accessType: 'read', context: { attributes: { method: 'GET' } } });
   expect(r.context).toEqual({ method: 'GET', spiffeId: 'spiffe://td/ns/x/sa/y', claims: { sub: 'u' } });
+});
+
+test('with the real engine on Ranger\'s HBase download payload', async () => {
+  const { src, az, lines } = setup();
+  src.install(RangerPolicyEngine.create(rangerFixture('hbase-test-policies.json')).engine);
+  const hb = (user: string, groups: string[], table: string, access = 'read'): AuthzRequest => ({
+    principal: { user, groups, roles: [] }, resource: { table, 'column-family': 'cf', column: 'c' }, accessType: access, context: { clientIp: '10.0.0.1', action: access },
+  });
+  expect(az.authorize(hb('u', ['qqsens'], 'prospects'))).toMatchObject({ allowed: true, determined: true, policyId: 4, policyVersion: 7141 });
+  expect(az.authorize(hb('u', ['qqsens'], 'prospects', 'write')).allowed).toBe(false);
+  expect(az.authorize(hb('u', ['guests'], 'prospects')).allowed).toBe(false);
+  // Policy 5 has isAuditEnabled: false.
+  expect(az.authorize(hb('atlas', [], 'atlas_janus', 'admin'))).toMatchObject({ allowed: true, policyId: 5, audited: false });
+  expect(az.authorize(hb('u', ['fb00_xda017'], 'fb00_123da017x'))).toMatchObject({ allowed: true, policyId: 821 });
+  await tick();
+  expect(lines().map((l) => [l['reqUser'], l['result'], l['policy']])).toEqual([['u', 1, 4], ['u', 0, -1], ['u', 0, -1], ['u', 1, 821]]);
 });
