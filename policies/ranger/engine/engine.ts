@@ -337,7 +337,9 @@ export class RangerPolicyEngine {
       const exact = policyType === POLICY_TYPE_DATAMASK || policyType === POLICY_TYPE_ROWFILTER;
       if (!exact || this.#helper.isValidHierarchy(policyType, new Set(Object.keys(req.resource)), true)) {
         for (const ev of evaluators) {
-          if (!ev.isApplicable(req.accessTime)) continue;
+          // Ranger only sees the evaluators its resource trie finds for the request; one that cannot
+          // match must not end the loop below (an allow by tags is final after a policy without deny).
+          if (ev.matchType(req) === 'NONE' || !ev.isApplicable(req.accessTime)) continue;
           if (deniedByTags) {
             if (ret.policyPriority >= ev.priority) ret.isAccessDetermined = true;
           } else if (ret.isAllowed) {
