@@ -19,6 +19,7 @@ import { parseRouteConfig } from '../protocols/http/route/route-config.ts';
 import { setup as setupCompressor } from '../protocols/http/filters/compressor/compressor.ts';
 import { setup as setupRanger } from '../protocols/http/filters/ranger/ranger-filter.ts';
 import { setup as setupRbac } from '../protocols/http/filters/rbac/rbac-filter.ts';
+import { setup as setupJwtAuthn } from '../protocols/http/filters/jwt-authn/jwt-authn-filter.ts';
 import { RouteTable } from '../protocols/http/route/route-match.ts';
 import { setup as setupHttpInspector } from '../protocols/http/http-inspector.ts';
 import { setup as setupRawBuffer } from '../protocols/tcp/raw-buffer.ts';
@@ -52,6 +53,7 @@ export function createRegistry(): ExtensionRegistry {
   setupAccessLoggers(registry);
   setupCompressor(registry);
   setupRanger(registry);
+  setupJwtAuthn(registry);
   setupRbac(registry);
   setupRawBuffer(registry);
   setupTcpProxy(registry);
