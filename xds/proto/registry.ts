@@ -1,12 +1,14 @@
 /**
  * The Envoy v3 API type registry: every message of the protos shipped in
  * @grpc/grpc-js-xds (deps/), built into a descriptor set by
- * scripts/gen-protos.mjs. Loaded once, at start-up.
+ * scripts/gen-protos.mjs, plus Istio's extension configs (istio-api.ts).
+ * Loaded once, at start-up.
  */
 import { readFileSync } from 'node:fs';
 import { createFileRegistry, fromBinary, type DescMessage, type FileRegistry } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { fromRepo } from '../../sidecar/paths.ts';
+import { istioFileDescriptors } from './istio-api.ts';
 
 let registry: FileRegistry | undefined;
 
@@ -14,7 +16,10 @@ let registry: FileRegistry | undefined;
 export function envoyRegistry(): FileRegistry {
   if (!registry) {
     const bytes = readFileSync(fromRepo('xds/proto/generated/envoy-api.binpb'));
-    registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, bytes));
+    const set = fromBinary(FileDescriptorSetSchema, bytes);
+    // Istio's extension configs travel in the same Anys (istio-api.ts).
+    set.file.push(...istioFileDescriptors());
+    registry = createFileRegistry(set);
   }
   return registry;
 }
