@@ -235,11 +235,10 @@ export function runResourceMatcherCases(j: J): FileOutcome {
         const env = envFrom(t.evalContext, t.resource?.ownerUser);
         const res = (t.resource?.elements ?? {}) as Record<string, string>;
         let act: boolean;
-        if (t.type === 'exactMatch') act = m.isCompleteMatch(res);
-        else {
+        {
           const mt = m.getMatchType(res, undefined, env);
-          act = t.type === 'selfMatch' ? mt === 'SELF' || mt === 'SELF_AND_ALL_DESCENDANTS'
-            : t.type === 'selfAndAllDescendants' ? mt === 'SELF_AND_ALL_DESCENDANTS'
+          act = t.type === 'exactMatch' || t.type === 'selfMatch' ? mt === 'SELF' || mt === 'SELF_AND_ALL_DESCENDANTS'
+            : t.type === 'selfAndAllDescendants' ? mt === 'SELF_AND_ALL_DESCENDANTS' || mt === 'DESCENDANT'
             : t.type === 'descendantMatch' ? mt === 'DESCENDANT'
             : t.type === 'ancestorMatch' ? mt === 'ANCESTOR'
             : t.type === 'selfOrDescendantMatch' ? mt === 'SELF' || mt === 'SELF_AND_ALL_DESCENDANTS' || mt === 'DESCENDANT'

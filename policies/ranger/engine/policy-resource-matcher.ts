@@ -108,7 +108,7 @@ export class PolicyResourceMatcher {
   getMatchType(resource: RequestedResource, scopes: ElementScopes | undefined, env: MatchEnv): MatchType {
     if (!this.matchers) return 'NONE';
     const resourceKeys = Object.keys(resource).filter((k) => resource[k] !== undefined);
-    if (this.#keys.size === 0 && resourceKeys.length === 0) return 'SELF';
+    if (this.#keys.size === 0) return resourceKeys.length === 0 ? 'SELF' : 'NONE';
     const hierarchy = this.#matchingHierarchy(resource, resourceKeys);
     if (!hierarchy) return 'NONE';
     const sc = scopes ?? NO_SCOPES;
