@@ -5,7 +5,7 @@
  * SHA-256 of the DER in lower-case hex, and the peer principal RBAC and
  * Ranger see (URI SAN, else DNS SAN, else subject).
  */
-import { createHash, type X509Certificate } from 'node:crypto';
+import { createHash, X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { CertificateInfo, TlsConnectionInfo } from '../../sidecar/contracts/tls.ts';
 import type { SanType } from './context-config.ts';
@@ -110,31 +110,54 @@ export function peerPrincipal(peer: CertificateInfo | undefined): string | undef
   return peer.uriSans[0] ?? peer.dnsSans[0] ?? (peer.subject || undefined);
 }
 
+/** The peer's certificates of a socket: the leaf and the issuers Node exposes. */
+export interface PeerCertificates {
+  readonly leaf?: X509Certificate;
+  /** Leaf first, then issuers as Node links them (servers see the leaf only). */
+  readonly chain: readonly X509Certificate[];
+}
+
+const peerCache = new WeakMap<TLSSocket, PeerCertificates>();
+
 /**
- * The peer's chain as the TLS stack verified it: the leaf, then its issuers
- * (PEM), without a self-signed trust anchor (Envoy's XFCC Chain lists what
- * the peer sent; Node exposes the verified chain, whose root the peer
- * usually does not send).
+ * The peer's certificates, read once per socket and cached: on client
+ * sockets Node (24) hands the peer certificate out only once
+ * (getPeerX509Certificate / getPeerCertificate return nothing on a second
+ * call), so everything here reads it through this function.
  */
-export function peerChainPem(socket: TLSSocket): string[] {
-  const out: string[] = [];
-  let c = socket.getPeerCertificate(true) as (ReturnType<TLSSocket['getPeerCertificate']> & { issuerCertificate?: unknown }) | undefined;
+export function peerCertificates(socket: TLSSocket): PeerCertificates {
+  let p = peerCache.get(socket);
+  if (p) return p;
+  const chain: X509Certificate[] = [];
+  let c = socket.getPeerCertificate(true) as { raw?: Buffer; issuerCertificate?: unknown; fingerprint256?: string } | undefined;
   const seen = new Set<unknown>();
-  while (c && c.raw && !seen.has(c)) {
+  while (c?.raw && !seen.has(c)) {
     seen.add(c);
+    chain.push(new X509Certificate(c.raw));
     const issuer = c.issuerCertificate as typeof c | undefined;
-    const selfSigned = !issuer || issuer === c || issuer.fingerprint256 === c.fingerprint256;
-    if (selfSigned && out.length > 0) break;
-    out.push(`-----BEGIN CERTIFICATE-----\n${c.raw.toString('base64').replace(/.{64}/g, '$&\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`);
-    if (selfSigned) break;
+    if (!issuer || issuer === c || issuer.fingerprint256 === c.fingerprint256) break;
     c = issuer;
   }
-  return out;
+  p = Object.freeze({ ...(chain[0] ? { leaf: chain[0] } : {}), chain: Object.freeze(chain) });
+  // Before the handshake there is nothing to cache.
+  if (chain.length) peerCache.set(socket, p);
+  return p;
+}
+
+/**
+ * The peer's chain in PEM for XFCC `Chain=`: the leaf, then the issuers Node
+ * exposes, without a self-signed trust anchor. Envoy lists what the peer
+ * sent; Node shows a server only the client's leaf, so there the chain is
+ * the leaf alone.
+ */
+export function peerChainPem(socket: TLSSocket): string[] {
+  const chain = peerCertificates(socket).chain;
+  return chain.filter((c, i) => i === 0 || c.subject !== c.issuer || !c.checkIssued(c)).map((c) => c.toString());
 }
 
 /** The contract's TlsConnectionInfo of an established TLS socket. */
 export function connectionInfo(socket: TLSSocket, opts: { keepPem?: boolean } = {}): TlsConnectionInfo {
-  const peer = socket.getPeerX509Certificate();
+  const peer = peerCertificates(socket).leaf;
   const local = socket.getX509Certificate();
   const cipher = socket.getCipher();
   const sni = (socket as TLSSocket & { servername?: string | false }).servername;

@@ -69,8 +69,6 @@ export interface ValidationContextConfig {
   /** verify_certificate_hash: SHA-256 of the certificate DER, lower-case hex without colons. */
   readonly hashPins: readonly string[];
   readonly trustChainVerification: 'VERIFY_TRUST_CHAIN' | 'ACCEPT_UNTRUSTED';
-  /** Maximum number of intermediate certificates between the peer and the trust anchor. */
-  readonly maxVerifyDepth?: number;
 }
 
 /** CommonTlsContext. */
@@ -240,7 +238,7 @@ function sanMatcher(sanType: SanType, mj: Json, path: string): SanMatcher {
 const VALIDATION_FIELDS = new Set([
   'trusted_ca', 'crl', 'verify_certificate_spki', 'verify_certificate_hash', 'match_typed_subject_alt_names',
   'match_subject_alt_names', 'allow_expired_certificate', 'trust_chain_verification', 'only_verify_leaf_cert_crl',
-  'max_verify_depth', 'system_root_certs', 'require_signed_certificate_timestamp',
+  'system_root_certs', 'require_signed_certificate_timestamp',
 ]);
 const VALIDATION_REFUSED: Record<string, string> = {
   custom_validator_config: 'custom certificate validators (e.g. SPIFFE bundles) are not supported',
@@ -314,7 +312,9 @@ export function parseValidationContext(v: Json, path: string, opts: TlsParseOpti
 
   const tcv = str(v['trust_chain_verification']) || 'VERIFY_TRUST_CHAIN';
   if (tcv !== 'VERIFY_TRUST_CHAIN' && tcv !== 'ACCEPT_UNTRUSTED') errors.push(new ConfigError(`${path}.trust_chain_verification`, `unknown value '${tcv}'`));
-  const depth = v['max_verify_depth'] === undefined ? undefined : int(v['max_verify_depth'], 0);
+  if (v['max_verify_depth'] !== undefined) {
+    errors.push(new ConfigError(`${path}.max_verify_depth`, 'max_verify_depth is not supported (Node neither sets a verify depth nor shows a server the client\'s intermediates)'));
+  }
   const systemRootCerts = msg(v['system_root_certs']) !== undefined;
   if (errors.length > start) return undefined;
   const config: ValidationContextConfig = Object.freeze({
@@ -326,7 +326,6 @@ export function parseValidationContext(v: Json, path: string, opts: TlsParseOpti
     spkiPins: Object.freeze(spkiPins),
     hashPins: Object.freeze(hashPins),
     trustChainVerification: tcv as ValidationContextConfig['trustChainVerification'],
-    ...(depth !== undefined ? { maxVerifyDepth: depth } : {}),
   });
   if (standalone) {
     const why = validationProblem(config);
@@ -358,7 +357,6 @@ export function mergeValidation(dflt: ValidationContextConfig | undefined, dynam
   if (!dynamic) return dflt;
   const trustedCa = dynamic.trustedCa ?? dflt.trustedCa;
   const crl = dynamic.crl ?? dflt.crl;
-  const depth = dynamic.maxVerifyDepth ?? dflt.maxVerifyDepth;
   return Object.freeze({
     ...(trustedCa ? { trustedCa } : {}),
     ...(crl ? { crl } : {}),
@@ -368,7 +366,6 @@ export function mergeValidation(dflt: ValidationContextConfig | undefined, dynam
     spkiPins: Object.freeze([...dflt.spkiPins, ...dynamic.spkiPins]),
     hashPins: Object.freeze([...dflt.hashPins, ...dynamic.hashPins]),
     trustChainVerification: dynamic.trustChainVerification === 'ACCEPT_UNTRUSTED' ? 'ACCEPT_UNTRUSTED' : dflt.trustChainVerification,
-    ...(depth !== undefined ? { maxVerifyDepth: depth } : {}),
   });
 }
 

@@ -1,7 +1,7 @@
 /**
  * The peer-certificate checks of Envoy's default certificate validator
  * (DefaultCertValidator) after the handshake: chain verification result (as
- * OpenSSL reported it to Node), max_verify_depth, SAN matchers, SPKI and
+ * OpenSSL reported it to Node), SAN matchers, SPKI and
  * certificate-hash pins. Node verifies the chain during the handshake but
  * cannot run these hooks, so sockets are created with
  * `rejectUnauthorized: false` and verifyPeer decides, with a reason and
@@ -10,7 +10,7 @@
 import { createHash, type X509Certificate } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import { dnsNameMatch, sanMatchersOf, type ValidationContextConfig } from './context-config.ts';
-import { subjectAltNames } from './certificate-info.ts';
+import { peerCertificates, subjectAltNames } from './certificate-info.ts';
 
 /** Envoy's stat for each verification failure (`ssl.<name>`). */
 export type VerifyFailureStat = 'fail_verify_no_cert' | 'fail_verify_error' | 'fail_verify_san' | 'fail_verify_cert_hash' | 'fail_verify_sni';
@@ -42,21 +42,6 @@ function chainReason(code: string, x: X509Certificate): string {
   return `peer certificate verification failed (${code})`;
 }
 
-function chainDepth(socket: TLSSocket): number {
-  // Certificates above the leaf, trust anchor included (Envoy's max_verify_depth semantics).
-  let c = socket.getPeerCertificate(true) as { issuerCertificate?: unknown; fingerprint256?: string } | undefined;
-  let depth = 0;
-  const seen = new Set<unknown>();
-  while (c && !seen.has(c)) {
-    seen.add(c);
-    const issuer = c.issuerCertificate as typeof c | undefined;
-    if (!issuer || issuer === c || issuer.fingerprint256 === c.fingerprint256) break;
-    depth++;
-    c = issuer;
-  }
-  return depth;
-}
-
 /** SHA-256 of the SubjectPublicKeyInfo DER, base64 (verify_certificate_spki). */
 export function spkiPin(x: X509Certificate): string {
   return createHash('sha256').update(x.publicKey.export({ type: 'spki', format: 'der' })).digest('base64');
@@ -69,7 +54,7 @@ export function certificateHash(x: X509Certificate): string {
 
 /** Checks the peer of an established TLS socket against a validation context. */
 export function verifyPeer(socket: TLSSocket, validation: ValidationContextConfig | undefined, opts: VerifyOptions = {}): PeerVerdict {
-  const x = socket.getPeerX509Certificate();
+  const x = peerCertificates(socket).leaf;
   if (!x) {
     if (opts.requireCertificate) return { ok: false, reason: 'peer did not present a certificate', stat: 'fail_verify_no_cert' };
     return { ok: true };
@@ -80,12 +65,6 @@ export function verifyPeer(socket: TLSSocket, validation: ValidationContextConfi
     if (!socket.authorized) {
       const code = String(socket.authorizationError ?? 'UNKNOWN');
       return { ok: false, reason: chainReason(code, x), stat: 'fail_verify_error' };
-    }
-    if (validation.maxVerifyDepth !== undefined) {
-      const depth = chainDepth(socket);
-      if (depth > validation.maxVerifyDepth) {
-        return { ok: false, reason: `peer certificate chain depth ${depth} exceeds max_verify_depth ${validation.maxVerifyDepth}`, stat: 'fail_verify_error' };
-      }
     }
   }
   const matchers = sanMatchersOf(validation);

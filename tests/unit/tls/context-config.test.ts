@@ -110,7 +110,7 @@ describe('DownstreamTlsContext', () => {
     expect(c.common.certificates[0]!.certificateChain!.toString()).toBe(leaf.certPem);
   });
 
-  it('reads a validation context: CA, CRL, typed and deprecated SAN matchers, pins, trust mode, depth', () => {
+  it('reads a validation context: CA, typed and deprecated SAN matchers, pins, trust mode', () => {
     const c = down({
       common_tls_context: {
         tls_certificates: [cert],
@@ -126,7 +126,6 @@ describe('DownstreamTlsContext', () => {
           verify_certificate_spki: ['NvqYIYSbgK2vCJpQhObf77vv+bQWtc5ek5RIOwPiC9A='],
           verify_certificate_hash: ['DF:6F:F7:2F:E9:11:65:21:26:8F:6F:2D:D4:96:6F:51:DF:47:98:83:FE:70:37:B3:9F:75:91:6A:C3:04:9D:1A', 'df6ff72fe9116521268f6f2dd4966f51df479883fe7037b39f75916ac3049d1b'],
           trust_chain_verification: 'ACCEPT_UNTRUSTED',
-          max_verify_depth: 3,
         },
       },
       require_client_certificate: true,
@@ -136,7 +135,6 @@ describe('DownstreamTlsContext', () => {
     expect(v.hashPins).toEqual(['df6ff72fe9116521268f6f2dd4966f51df479883fe7037b39f75916ac3049d1a', 'df6ff72fe9116521268f6f2dd4966f51df479883fe7037b39f75916ac3049d1b']);
     expect(v.spkiPins).toEqual(['NvqYIYSbgK2vCJpQhObf77vv+bQWtc5ek5RIOwPiC9A=']);
     expect(v.trustChainVerification).toBe('ACCEPT_UNTRUSTED');
-    expect(v.maxVerifyDepth).toBe(3);
     // typed matchers win: the deprecated field is ignored (Envoy's rule)
     const m = sanMatchersOf(v);
     expect(m.map((x) => x.sanType)).toEqual(['URI', 'DNS', 'EMAIL', 'IP_ADDRESS']);
@@ -164,6 +162,7 @@ describe('DownstreamTlsContext', () => {
           custom_validator_config: { name: 'envoy.tls.cert_validator.spiffe' },
           allow_expired_certificate: true,
           only_verify_leaf_cert_crl: true,
+          max_verify_depth: 2,
           match_typed_subject_alt_names: [{ san_type: 'OTHER_NAME', matcher: { exact: 'x' }, oid: '1.2.3' }],
         },
       },
@@ -182,6 +181,7 @@ describe('DownstreamTlsContext', () => {
       'tc.common_tls_context.validation_context.custom_validator_config',
       'tc.common_tls_context.validation_context.allow_expired_certificate',
       'tc.common_tls_context.validation_context.only_verify_leaf_cert_crl',
+      'tc.common_tls_context.validation_context.max_verify_depth',
       'tc.common_tls_context.validation_context.match_typed_subject_alt_names[0].san_type',
     ]));
     expect(errors).toContain('tc.common_tls_context.key_log: TLS key logging is not supported (it would write session keys to disk)');
