@@ -55,6 +55,7 @@ export interface RangerResourceAccessInfo {
 type AuditMode = 'audit-all' | 'audit-none' | 'audit-default';
 
 const SUPER_USER_ACCESS = '_super_user';
+const NO_ROLES: ReadonlySet<string> = new Set();
 
 function csv(v: string | undefined): string[] {
   return (v ?? '').split(',').map((s) => s.trim()).filter(Boolean);
@@ -217,7 +218,7 @@ export class RangerPolicyEngine {
   #normalize(req: RangerAccessRequest): EvalRequest {
     const accessType = req.accessType === '' || req.accessType === undefined ? '_any' : req.accessType;
     const groups = new Set(req.userGroups ?? []);
-    const roles = this.#roles.rolesFor(req.user, groups, req.userRoles);
+    const roles = this.#roles.isEmpty && !req.userRoles?.length ? NO_ROLES : this.#roles.rolesFor(req.user, groups, req.userRoles);
     const resource: Record<string, string | readonly string[]> = {};
     for (const [k, v] of Object.entries(req.resource ?? {})) if (v !== undefined && v !== null) resource[k] = v;
     const e: { -readonly [K in keyof EvalRequest]: EvalRequest[K] } = {
@@ -239,10 +240,11 @@ export class RangerPolicyEngine {
       env: { token: () => undefined },
     };
     const owner = req.resourceOwner;
-    const exprCache = new Map<string, unknown>();
+    let exprCache: Map<string, unknown> | undefined;
     e.env = {
       token: (name) => (name === 'USER' ? req.user : name === 'OWNER' ? owner : req.context?.[`token:${name}`]),
       expr: (src) => {
+        exprCache ??= new Map();
         if (exprCache.has(src)) return exprCache.get(src);
         let v: unknown;
         try {
@@ -339,13 +341,15 @@ export class RangerPolicyEngine {
         for (const ev of evaluators) {
           // Ranger only sees the evaluators its resource trie finds for the request; one that cannot
           // match must not end the loop below (an allow by tags is final after a policy without deny).
-          if (ev.matchType(req) === 'NONE' || !ev.isApplicable(req.accessTime)) continue;
+          const matchType = ev.resourceMatchers[0].getMatchType(req.resource, req.elementScopes, req.env);
+          if (matchType === 'NONE' && (ev.resourceMatchers.length === 1 || ev.matchType(req) === 'NONE')) continue;
+          if (!ev.isApplicable(req.accessTime)) continue;
           if (deniedByTags) {
             if (ret.policyPriority >= ev.priority) ret.isAccessDetermined = true;
           } else if (ret.isAllowed) {
             if (policyType === POLICY_TYPE_ACCESS ? ret.policyPriority > ev.priority : ret.policyPriority >= ev.priority) ret.isAccessDetermined = true;
           }
-          ev.evaluate(req, ret, state);
+          ev.evaluate(req, ret, state, matchType);
           if (ret.isAllowed && !ev.hasDeny) ret.isAccessDetermined = true;
           if (ret.isAuditedDetermined && ret.isAccessDetermined) break;
         }

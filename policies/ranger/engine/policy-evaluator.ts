@@ -100,12 +100,12 @@ export class PolicyEvaluator {
     }
   }
 
-  /** RangerDefaultPolicyEvaluator.evaluate. */
-  evaluate(req: EvalRequest, result: ResultBuilder, state: EvalState): void {
+  /** RangerDefaultPolicyEvaluator.evaluate (`firstMatchType`: the first resource set's match type, if known). */
+  evaluate(req: EvalRequest, result: ResultBuilder, state: EvalState, firstMatchType?: MatchType): void {
     const isTag = req.tag !== undefined;
-    for (const m of this.resourceMatchers) {
+    for (let i = 0; i < this.resourceMatchers.length; i++) {
       if (result.isAccessDetermined && result.isAuditedDetermined) return;
-      const t = req.tagMatchType ?? m.getMatchType(req.resource, req.elementScopes, req.env);
+      const t = req.tagMatchType ?? (i === 0 && firstMatchType !== undefined ? firstMatchType : this.resourceMatchers[i].getMatchType(req.resource, req.elementScopes, req.env));
       const descendantOk = req.isAccessTypeAny || req.scope === 'SELF_OR_DESCENDANTS';
       const matched = t === 'SELF' || t === 'SELF_AND_ALL_DESCENDANTS' || (t === 'DESCENDANT' && descendantOk) || (t === 'ANCESTOR' && isTag);
       if (!matched) continue;
