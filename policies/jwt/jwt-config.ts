@@ -68,6 +68,16 @@ export interface JwtAuthnConfig {
   readonly stripFailureResponse: boolean;
 }
 
+/** A repeated string field; a non-string element is a ConfigError. */
+function strings(v: unknown, p: string): string[] {
+  if (v === undefined) return [];
+  if (!Array.isArray(v)) throw new ConfigError(p, 'must be a list of strings');
+  return v.map((x, i) => {
+    if (typeof x !== 'string') throw new ConfigError(`${p}[${i}]`, 'must be a string');
+    return x;
+  });
+}
+
 const DEFAULT_LOCATIONS: readonly TokenLocation[] = Object.freeze([
   Object.freeze({ kind: 'header' as const, name: 'authorization', prefix: 'Bearer ' }),
   Object.freeze({ kind: 'param' as const, name: 'access_token' }),
@@ -126,14 +136,14 @@ function parseProvider(name: string, v: Json, p: string): JwtProviderConfig {
       if (!n) throw new ConfigError(`${p}.from_headers[${i}].name`, 'name is required');
       return Object.freeze({ kind: 'header' as const, name: n, prefix: str(h['value_prefix']) });
     }),
-    ...(Array.isArray(v['from_params']) ? (v['from_params'] as unknown[]).map((n) => Object.freeze({ kind: 'param' as const, name: String(n) })) : []),
-    ...(Array.isArray(v['from_cookies']) ? (v['from_cookies'] as unknown[]).map((n) => Object.freeze({ kind: 'cookie' as const, name: String(n) })) : []),
+    ...strings(v['from_params'], `${p}.from_params`).map((n) => Object.freeze({ kind: 'param' as const, name: n })),
+    ...strings(v['from_cookies'], `${p}.from_cookies`).map((n) => Object.freeze({ kind: 'cookie' as const, name: n })),
   ];
   const maxLifetimeMs = durationMs(v['max_lifetime'], `${p}.max_lifetime`);
   return Object.freeze({
     name,
     issuer: str(v['issuer']),
-    audiences: new Set((Array.isArray(v['audiences']) ? (v['audiences'] as string[]) : []).map(normalizeAudience)),
+    audiences: new Set(strings(v['audiences'], `${p}.audiences`).map(normalizeAudience)),
     requireExpiration: bool(v['require_expiration'], false),
     maxLifetimeS: maxLifetimeMs === undefined ? undefined : Math.floor(maxLifetimeMs / 1000),
     clockSkewS: int(v['clock_skew_seconds'], 0) || 60,
@@ -165,7 +175,7 @@ export function parseRequirement(v: unknown, p: string, providers: ReadonlyMap<s
   if (typeof m['provider_name'] === 'string') return Object.freeze({ kind: 'provider', provider: provider(m['provider_name'], `${p}.provider_name`), audiences: undefined });
   const pa = msg(m['provider_and_audiences']);
   if (pa) {
-    const auds = Array.isArray(pa['audiences']) ? (pa['audiences'] as string[]) : [];
+    const auds = strings(pa['audiences'], `${p}.provider_and_audiences.audiences`);
     return Object.freeze({ kind: 'provider', provider: provider(str(pa['provider_name']), `${p}.provider_and_audiences.provider_name`), audiences: new Set(auds.map(normalizeAudience)) });
   }
   for (const k of ['requires_any', 'requires_all'] as const) {

@@ -34,7 +34,7 @@ export function headerMatcher(h: Json, p: string): AttributeTest {
   if (typeof h['exact_match'] === 'string') { const x = h['exact_match']; base = (v) => v === x; }
   else if (h['safe_regex_match'] !== undefined) { const re = regexMatcher(h['safe_regex_match'], `${p}.safe_regex_match`); base = (v) => re.test(v); }
   else if (h['range_match'] !== undefined) {
-    const rm = msg(h['range_match'])!;
+    const rm = msg(h['range_match']) ?? {};
     const start = int(rm['start'], 0), end = int(rm['end'], 0);
     base = (v) => /^-?\d+$/.test(v) && Number(v) >= start && Number(v) < end;
   } else if (typeof h['present_match'] === 'boolean') { presence = h['present_match']; base = () => true; }
@@ -89,7 +89,7 @@ function valueMatcher(v: unknown, p: string): (x: unknown) => boolean {
   if (!m) throw new ConfigError(p, 'value matcher is required');
   if (m['null_match'] !== undefined) return (x) => x === null;
   if (m['double_match'] !== undefined) {
-    const d = msg(m['double_match'])!;
+    const d = msg(m['double_match']) ?? {};
     if (typeof d['exact'] === 'number') { const e = d['exact']; return (x) => typeof x === 'number' && x === e; }
     const r = msg(d['range']);
     if (r) {
