@@ -19,6 +19,15 @@ import { parseRouteConfig } from '../protocols/http/route/route-config.ts';
 import { setup as setupCompressor } from '../protocols/http/filters/compressor/compressor.ts';
 import { setup as setupRanger } from '../protocols/http/filters/ranger/ranger-filter.ts';
 import { setup as setupRbac } from '../protocols/http/filters/rbac/rbac-filter.ts';
+import { setup as setupExtAuthz } from '../protocols/http/filters/ext-authz/ext-authz.ts';
+import { setup as setupCors } from '../protocols/http/filters/cors/cors.ts';
+import { setup as setupFault } from '../protocols/http/filters/fault/fault.ts';
+import { setup as setupGrpcStats } from '../protocols/http/filters/grpc-stats/grpc-stats.ts';
+import { setup as setupIstioAlpn } from '../protocols/istio/alpn.ts';
+import { setup as setupIstioAuthn } from '../protocols/istio/authn.ts';
+import { setup as setupIstioMetadataExchange } from '../protocols/istio/metadata-exchange.ts';
+import { setup as setupIstioTelemetry } from '../protocols/istio/telemetry.ts';
+import { setup as setupSetFilterState } from '../protocols/istio/set-filter-state.ts';
 import { setup as setupJwtAuthn } from '../protocols/http/filters/jwt-authn/jwt-authn-filter.ts';
 import { RouteTable } from '../protocols/http/route/route-match.ts';
 import { setup as setupHttpInspector } from '../protocols/http/http-inspector.ts';
@@ -61,6 +70,15 @@ export function createRegistry(): ExtensionRegistry {
   setupTls(registry);
   setupHttpInspector(registry);
   setupOriginalDst(registry);
+  setupExtAuthz(registry);
+  setupFault(registry);
+  setupCors(registry);
+  setupGrpcStats(registry);
+  setupIstioAlpn(registry);
+  setupIstioAuthn(registry);
+  setupIstioMetadataExchange(registry);
+  setupIstioTelemetry(registry);
+  setupSetFilterState(registry);
   return registry;
 }
 

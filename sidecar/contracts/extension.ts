@@ -170,3 +170,36 @@ export interface HttpFilterExtension<C = unknown> extends Extension<C> {
   readonly category: 'envoy.filters.http';
   createFactory(config: C, rt: HttpFilterRuntime): HttpFilterFactory;
 }
+
+/** What a non-terminal network filter decides about a new connection. */
+export type NetworkFilterStatus = 'continue' | { readonly close: string };
+
+/** The connection as non-terminal network filters see it: the listener's facts and the connection's filter state. */
+export interface NetworkFilterConnection extends DownstreamConnectionFacts {
+  /**
+   * Per-connection filter state (Envoy's StreamInfo filter state), written
+   * by filters such as set_filter_state and read by the ones after them.
+   */
+  readonly filterState: Map<string, unknown>;
+}
+
+/**
+ * One non-terminal network filter of a filter chain, built once per chain
+ * version. Envoy's ReadFilter::onNewConnection: runs synchronously, in
+ * configured order, before the chain's terminal filter takes the connection;
+ * `{ close }` closes the connection (the reason is logged at debug).
+ */
+export interface ConnectionFilter {
+  onNewConnection(socket: Socket, conn: NetworkFilterConnection): NetworkFilterStatus;
+}
+
+/**
+ * A non-terminal network filter extension (istio.metadata_exchange,
+ * set_filter_state, network rbac ...). A chain's last filter must have
+ * `createHandler` (NetworkFilterExtension), every other one
+ * `createConnectionFilter`.
+ */
+export interface ConnectionFilterExtension<C = unknown> extends Extension<C> {
+  readonly category: 'envoy.filters.network';
+  createConnectionFilter(config: C, rt: NetworkFilterRuntime): ConnectionFilter;
+}

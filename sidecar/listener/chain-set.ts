@@ -8,14 +8,15 @@
  * is still open after the drain time.
  */
 import type { Socket } from 'node:net';
-import type { ConnectionHandler, ExtensionRegistry, NetworkFilterExtension, NetworkFilterRuntime } from '../contracts/extension.ts';
+import type { ConnectionFilterExtension, ConnectionHandler, ExtensionRegistry, NetworkFilterExtension, NetworkFilterRuntime } from '../contracts/extension.ts';
 import type { InspectedFacts, ListenerFilterExtension, ListenerInspector } from '../contracts/listener-filter.ts';
 import type { FilterChainConfig, ListenerConfig, ListenerFilterPredicate } from '../contracts/snapshot.ts';
 import type { StatsScope } from '../contracts/stats.ts';
 import type { DownstreamTransport, TransportSocketExtension } from '../contracts/transport-socket.ts';
+import { withConnectionFilters } from './connection-filters.ts';
 import { selectFilterChain } from './filter-chain-match.ts';
 
-/** A filter chain at run time: its terminal handler and its transport socket. */
+/** A filter chain at run time: its handler (non-terminal filters, then the terminal one) and its transport socket. */
 export interface ChainRuntime {
   readonly config: FilterChainConfig;
   readonly handler: ConnectionHandler;
@@ -86,7 +87,14 @@ export class ChainSet {
           if (!ts?.createDownstream) throw new Error(`transport socket ${fc.transportSocket.typeName} cannot terminate`);
           transport = ts.createDownstream(fc.transportSocket.config, { secrets: deps.rt.secrets, stats: deps.listenerStats, log: deps.rt.log });
         }
-        const handler = ext.createHandler(terminal.config, { ...deps.rt, stats: deps.stats, draining });
+        const rt = { ...deps.rt, stats: deps.stats, draining };
+        // The filters before the terminal one run on each connection first (connection-filters.ts).
+        const before = fc.filters.slice(0, -1).map((f) => {
+          const x = deps.registry.byTypeName('envoy.filters.network', f.typeName) as ConnectionFilterExtension | undefined;
+          if (!x?.createConnectionFilter) throw new Error(`network filter ${f.typeName} cannot run before the terminal filter`);
+          return { name: f.name, filter: x.createConnectionFilter(f.config, rt) };
+        });
+        const handler = withConnectionFilters(before, ext.createHandler(terminal.config, rt), deps.rt.log);
         this.handlers.set(fc, { config: fc, handler, transport });
       }
     } catch (e) {

@@ -87,7 +87,8 @@ function parseChain(fc: Json, path: string, registry: ExtensionRegistry, ctx: Pa
   const tsJson = msg(fc['transport_socket']);
   const transportSocket = tsJson ? parseTransportSocket(tsJson, `${path}.transport_socket`, 'envoy.transport_sockets.downstream', registry, ctx) : undefined;
   if (fc['on_demand_configuration'] !== undefined) throw new ConfigError(`${path}.on_demand_configuration`, 'on-demand filter chains are not supported');
-  const filters = list(fc['filters']).map((f, i) => {
+  const all = list(fc['filters']);
+  const filters = all.map((f, i) => {
     const p = `${path}.filters[${i}]`;
     const name = str(f['name']);
     if (f['config_discovery'] !== undefined) throw new ConfigError(`${p}.config_discovery`, 'ECDS needs the xDS client, which is not implemented yet');
@@ -95,6 +96,12 @@ function parseChain(fc: Json, path: string, registry: ExtensionRegistry, ctx: Pa
     if (!ext) {
       throw new ConfigError(typed ? `${p}.typed_config` : `${p}.name`, `unsupported network filter ${what} (not implemented by this sidecar)`);
     }
+    // Envoy: the terminal filter (createHandler) is last; the ones before it run on the connection first.
+    const terminal = 'createHandler' in ext;
+    if (i < all.length - 1 && !('createConnectionFilter' in ext)) {
+      throw new ConfigError(p, terminal ? `terminal filter named '${name}' of type ${ext.typeNames[0]} must be the last filter in a network filter chain` : `network filter '${name}' (${what}) cannot run before the terminal filter`);
+    }
+    if (i === all.length - 1 && !terminal) throw new ConfigError(p, `non-terminal filter named '${name}' of type ${ext.typeNames[0]} is the last filter in a network filter chain`);
     const r = ext.parse(cfg, { path: typed ? `${p}.typed_config` : p, warn: ctx.warn });
     if (!r.ok) throw r.errors[0]!;
     return Object.freeze({ name, typeName: ext.typeNames[0]!, config: r.config });
