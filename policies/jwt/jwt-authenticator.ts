@@ -17,6 +17,7 @@
 import { compactVerify } from 'jose';
 import { candidateKeys, httpFetchText, importedKey, RemoteJwksSource, type JwkEntry, type JwksFetchRuntime } from './jwks.ts';
 import type { JwtAuthnConfig, JwtProviderConfig, JwtRequirement, TokenLocation } from './jwt-config.ts';
+import type { Counter } from '../../sidecar/contracts/stats.ts';
 import type { JwtStatus } from './jwt-status.ts';
 import { JWT_STATUS } from './jwt-status.ts';
 import { audiencesAllowed, checkTime, parseJwt, type ParsedJwt } from './jwt-token.ts';
@@ -34,7 +35,28 @@ export interface JwtVerifyContext {
 }
 
 /** The authenticator's clock, network and counters. */
-export type JwtRuntime = Omit<JwksFetchRuntime, 'fetchText'> & { fetchText?: JwksFetchRuntime['fetchText'] };
+export type JwtRuntime = Omit<JwksFetchRuntime, 'fetchText'> & {
+  fetchText?: JwksFetchRuntime['fetchText'];
+  /** Envoy's jwt_cache_hit / jwt_cache_miss. */
+  readonly jwtCacheHit?: Counter;
+  readonly jwtCacheMiss?: Counter;
+};
+
+/** A status now, or later. */
+type MaybeAsync = JwtStatus | Promise<JwtStatus>;
+
+/** requires_any: Ok when a child is; else the last failure that says more than missing / unknown issuer. */
+function anyOf(results: readonly JwtStatus[]): JwtStatus {
+  if (results.includes('Ok')) return 'Ok';
+  let final: JwtStatus = 'JwtMissed';
+  for (const s of results) if (s !== 'JwtMissed' && s !== 'JwtUnknownIssuer') final = s;
+  return final;
+}
+
+/** requires_all: the first failing child. */
+function allOf(results: readonly JwtStatus[]): JwtStatus {
+  return results.find((s) => s !== 'Ok') ?? 'Ok';
+}
 
 /** A token found in the request. */
 interface FoundToken {
@@ -122,6 +144,12 @@ export class JwtAuthenticator {
   private readonly rt: JwtRuntime;
   private readonly remotes = new Map<string, RemoteJwksSource>();
   private readonly allLocations: readonly TokenLocation[];
+  /**
+   * Per provider: tokens whose signature verified, most recently used last
+   * (Envoy's JWT cache). Claims are checked again on every use; the
+   * signature is not.
+   */
+  private readonly verified = new Map<string, Map<string, ParsedJwt>>();
 
   constructor(config: JwtAuthnConfig, rt: JwtRuntime) {
     this.config = config;
@@ -130,6 +158,7 @@ export class JwtAuthenticator {
     const all: TokenLocation[] = [];
     for (const p of config.providers.values()) {
       if (p.remote) this.remotes.set(p.name, new RemoteJwksSource(p.remote, fetchRt));
+      this.verified.set(p.name, new Map());
       for (const l of p.locations) if (!all.some((x) => sameLocation(x, l))) all.push(l);
     }
     this.allLocations = all;
@@ -174,39 +203,49 @@ export class JwtAuthenticator {
     }
   }
 
-  /** Verifies a request against a requirement. Never rejects. */
-  verify(headers: JwtHeaders, req: JwtRequirement, ctx: JwtVerifyContext): Promise<JwtStatus> {
-    return this.check(headers, req, ctx).catch(() => 'JwtVerificationFail' as const);
+  /**
+   * Verifies a request against a requirement: the status at once when every
+   * token's signature is in the verified-token cache (the common path, no
+   * Promise), else a Promise of it. Never throws or rejects.
+   */
+  verify(headers: JwtHeaders, req: JwtRequirement, ctx: JwtVerifyContext): JwtStatus | Promise<JwtStatus> {
+    try {
+      const r = this.check(headers, req, ctx);
+      return typeof r === 'string' ? r : r.catch(() => 'JwtVerificationFail' as const);
+    } catch {
+      return 'JwtVerificationFail';
+    }
   }
 
-  private async check(headers: JwtHeaders, req: JwtRequirement, ctx: JwtVerifyContext): Promise<JwtStatus> {
+  private check(headers: JwtHeaders, req: JwtRequirement, ctx: JwtVerifyContext): MaybeAsync {
     switch (req.kind) {
       case 'provider': {
         const p = this.config.providers.get(req.provider)!;
-        return this.checkTokens(headers, extract(headers, p.locations), p, req.audiences, false, false, ctx);
+        return this.checkTokens(headers, extract(headers, p.locations), 0, p, req.audiences, false, false, ctx);
       }
-      case 'allow_missing': return this.checkTokens(headers, extract(headers, this.allLocations), undefined, undefined, true, false, ctx);
-      case 'allow_missing_or_failed': return this.checkTokens(headers, extract(headers, this.allLocations), undefined, undefined, false, true, ctx);
-      case 'any': {
-        const results = await Promise.all(req.children.map((c) => this.check(headers, c, ctx)));
-        if (results.includes('Ok')) return 'Ok';
-        let final: JwtStatus = 'JwtMissed';
-        for (const s of results) if (s !== 'JwtMissed' && s !== 'JwtUnknownIssuer') final = s;
-        return final;
-      }
+      case 'allow_missing': return this.checkTokens(headers, extract(headers, this.allLocations), 0, undefined, undefined, true, false, ctx);
+      case 'allow_missing_or_failed': return this.checkTokens(headers, extract(headers, this.allLocations), 0, undefined, undefined, false, true, ctx);
+      case 'any':
       case 'all': {
-        const results = await Promise.all(req.children.map((c) => this.check(headers, c, ctx)));
-        return results.find((s) => s !== 'Ok') ?? 'Ok';
+        const results = req.children.map((c) => this.check(headers, c, ctx));
+        const combine = req.kind === 'any' ? anyOf : allOf;
+        return results.every((r) => typeof r === 'string') ? combine(results as JwtStatus[]) : Promise.all(results).then(combine);
       }
     }
   }
 
-  /** Envoy's authenticator: every token must verify (unless failures are allowed). */
-  private async checkTokens(headers: JwtHeaders, tokens: FoundToken[], provider: JwtProviderConfig | undefined, audiences: ReadonlySet<string> | undefined, allowMissing: boolean, allowFailed: boolean, ctx: JwtVerifyContext): Promise<JwtStatus> {
+  /** Envoy's authenticator: every token must verify (unless failures are allowed); tokens from `from` on. */
+  private checkTokens(headers: JwtHeaders, tokens: FoundToken[], from: number, provider: JwtProviderConfig | undefined, audiences: ReadonlySet<string> | undefined, allowMissing: boolean, allowFailed: boolean, ctx: JwtVerifyContext): MaybeAsync {
     if (tokens.length === 0) return allowMissing || allowFailed ? 'Ok' : 'JwtMissed';
     let status: JwtStatus = 'Ok';
-    for (const t of tokens) {
-      status = await this.checkToken(headers, t, provider, audiences, ctx);
+    for (let i = from; i < tokens.length; i++) {
+      const r = this.checkToken(headers, tokens[i]!, provider, audiences, ctx);
+      if (typeof r !== 'string') {
+        return r.then((s) => (s !== 'Ok' && !allowFailed) || i + 1 === tokens.length
+          ? (allowFailed ? 'Ok' : s)
+          : this.checkTokens(headers, tokens, i + 1, provider, audiences, allowMissing, allowFailed, ctx));
+      }
+      status = r;
       if (status !== 'Ok' && !allowFailed) break;
     }
     if (allowFailed) return 'Ok';
@@ -223,16 +262,43 @@ export class JwtAuthenticator {
     return fallback;
   }
 
-  private async checkToken(headers: JwtHeaders, t: FoundToken, only: JwtProviderConfig | undefined, audiences: ReadonlySet<string> | undefined, ctx: JwtVerifyContext): Promise<JwtStatus> {
+  private checkToken(headers: JwtHeaders, t: FoundToken, only: JwtProviderConfig | undefined, audiences: ReadonlySet<string> | undefined, ctx: JwtVerifyContext): MaybeAsync {
+    const p0 = only;
+    const cache = p0 ? this.verified.get(p0.name) : undefined;
+    // A token whose signature this provider verified before: skip parsing and the signature.
+    const cached = cache?.get(t.token);
+    if (cached && p0) {
+      cache!.delete(t.token);
+      cache!.set(t.token, cached);
+      this.rt.jwtCacheHit?.inc();
+      return this.checkClaims(headers, t, p0, cached, audiences, ctx) ?? this.good(headers, t, p0, cached, ctx);
+    }
     const jwt = parseJwt(t.token);
     if (typeof jwt === 'string') return this.fail(only, jwt, ctx);
     const p = only ? (only.issuer && jwt.iss !== only.issuer ? undefined : only) : this.providersFor(t.location, jwt.iss);
     if (!p) return this.fail(only, 'JwtUnknownIssuer', ctx);
+    const bad = this.checkClaims(headers, t, p, jwt, audiences, ctx);
+    if (bad) return bad;
+    const vc = this.verified.get(p.name)!;
+    if (vc.has(t.token)) return this.good(headers, t, p, jwt, ctx);
+    this.rt.jwtCacheMiss?.inc();
+    return this.verifySignature(p, jwt).then((sig) => {
+      if (sig !== 'Ok') return this.fail(p, sig, ctx);
+      vc.set(t.token, jwt);
+      if (vc.size > p.jwtCacheSize) vc.delete(vc.keys().next().value!);
+      return this.good(headers, t, p, jwt, ctx);
+    });
+  }
+
+  /** Issuer-independent claim checks (time window, audiences); a failure status or undefined. */
+  private checkClaims(_headers: JwtHeaders, _t: FoundToken, p: JwtProviderConfig, jwt: ParsedJwt, audiences: ReadonlySet<string> | undefined, ctx: JwtVerifyContext): JwtStatus | undefined {
     const timeStatus = checkTime(jwt, Math.floor(this.rt.now() / 1000), p.clockSkewS, p.requireExpiration, p.maxLifetimeS);
     if (timeStatus) return this.fail(p, timeStatus, ctx);
     if (!audiencesAllowed(audiences ?? p.audiences, jwt)) return this.fail(p, 'JwtAudienceNotAllowed', ctx);
-    const sig = await this.verifySignature(p, jwt);
-    if (sig !== 'Ok') return this.fail(p, sig, ctx);
+    return undefined;
+  }
+
+  private good(headers: JwtHeaders, t: FoundToken, p: JwtProviderConfig, jwt: ParsedJwt, ctx: JwtVerifyContext): JwtStatus {
     this.onGoodJwt(headers, t, p, jwt, ctx);
     return 'Ok';
   }

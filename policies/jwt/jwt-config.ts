@@ -41,6 +41,8 @@ export interface JwtProviderConfig {
   readonly headerInMetadata: string;
   readonly failedStatusInMetadata: string;
   readonly claimToHeaders: readonly { readonly header: string; readonly claim: string }[];
+  /** jwt_cache_config.jwt_cache_size (default 100): verified tokens remembered per provider. */
+  readonly jwtCacheSize: number;
 }
 
 /** A JwtRequirement tree. */
@@ -156,6 +158,7 @@ function parseProvider(name: string, v: Json, p: string): JwtProviderConfig {
     payloadInMetadata: str(v['payload_in_metadata']),
     headerInMetadata: str(v['header_in_metadata']),
     failedStatusInMetadata: str(v['failed_status_in_metadata']),
+    jwtCacheSize: Math.max(0, int(msg(v['jwt_cache_config'])?.['jwt_cache_size'], 100)),
     claimToHeaders: Object.freeze(list(v['claim_to_headers']).map((c, i) => {
       const header = str(c['header_name']).toLowerCase(), claim = str(c['claim_name']);
       if (!header || !claim) throw new ConfigError(`${p}.claim_to_headers[${i}]`, 'header_name and claim_name are required');

@@ -228,8 +228,9 @@ test('key rotation: after the JWKS switches keys, a token with the new kid is ac
   const r = await req('h2', '/remote/x', { 'x-remote-token': newToken });
   expect(r.status).toBe(200);
   expect(jwks.hits['/jwks']).toBe(fetched + 1);
-  // The old key is gone from the refetched set.
-  const old = await req('h1', '/remote/x', { 'x-remote-token': oldToken });
+  // The old key is gone from the refetched set (a token it signs now fails;
+  // the one verified before stays good from the verified-token cache, as in Envoy).
+  const old = await req('h1', '/remote/x', { 'x-remote-token': await remoteA.sign({ iss: REMOTE, exp: now() + 300, jti: 'after-rotation' }) });
   expect(old.status).toBe(401);
   expect(old.text()).toBe("Jwks doesn't have key to match kid or alg from Jwt");
 });
@@ -264,6 +265,12 @@ test('stats: allowed and denied', async () => {
   await req('h1', '/public/y');
   expect(sc.stat('http.ingress.jwt_authn.denied')).toBe(d + 1);
   expect(sc.stat('http.ingress.jwt_authn.allowed')).toBe(a + 1);
+  // The same token again: decided from the verified-token cache, without stopping the chain.
+  const hits = sc.stat('http.ingress.jwt_authn.jwt_cache_hit');
+  const token = await localKey.sign(good({ jti: 'twice' }));
+  expect((await req('h1', '/items', { authorization: `Bearer ${token}` })).status).toBe(200);
+  expect((await req('h2', '/items', { authorization: `Bearer ${token}` })).status).toBe(200);
+  expect(sc.stat('http.ingress.jwt_authn.jwt_cache_hit')).toBe(hits + 1);
 });
 
 test('a gRPC request without a token gets a trailers-only UNAUTHENTICATED (grpc-status 16)', async () => {

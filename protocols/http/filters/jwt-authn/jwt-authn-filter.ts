@@ -1,18 +1,21 @@
 /**
  * envoy.filters.http.jwt_authn
  * (envoy.extensions.filters.http.jwt_authn.v3.JwtAuthentication): the
- * authenticator of policies/jwt applied to each request. Verification with
- * jose is asynchronous, so a request carrying a token stops the chain
- * (StopIteration) and resumes (continueDecoding) or is answered
- * (sendLocalReply) when its keys are checked; a request without a token is
- * decided at once. A failure answers as Envoy does: 401 (403 for
+ * authenticator of policies/jwt applied to each request. Signature
+ * verification with jose is asynchronous, so a request carrying a token not
+ * seen before stops the chain (StopIteration) and resumes (continueDecoding)
+ * or is answered (sendLocalReply) when its signature is checked; a token
+ * verified before (Envoy's JWT cache: jwt_cache_size per provider, claims
+ * checked again on every use) and a request without a token are decided at
+ * once. A failure answers as Envoy does: 401 (403 for
  * `Audiences in Jwt are not allowed`) with the status message as body,
  * `www-authenticate: Bearer realm="<scheme>://<host><path>"` (plus
  * `, error="invalid_token"` unless the token was missing), details
  * `jwt_authn_access_denied{<message_with_underscores>}`; gRPC requests get
  * UNAUTHENTICATED / PERMISSION_DENIED from the router's mapping.
  * Stats under `http.<stat_prefix>.jwt_authn.`: allowed, denied,
- * cors_preflight_bypassed, jwks_fetch_success, jwks_fetch_failed.
+ * cors_preflight_bypassed, jwks_fetch_success, jwks_fetch_failed,
+ * jwt_cache_hit, jwt_cache_miss.
  * Payloads named by payload_in_metadata go to the stream's filter state
  * under `envoy.filters.http.jwt_authn`, where RBAC's metadata matchers read
  * them. Per-route config (PerRouteConfig) is refused by the route parser.
@@ -80,7 +83,9 @@ class JwtAuthnFilter implements HttpFilter, JwtVerifyContext {
     const uri = originalUri(headers, this.cb.connection.scheme);
     const now = this.auth.decideWithoutTokens(headers, req);
     if (now !== undefined) return this.complete(now, uri) ? Continue : StopIteration;
-    this.auth.verify(headers, req, this).then((status) => {
+    const r = this.auth.verify(headers, req, this);
+    if (typeof r === 'string') return this.complete(r, uri) ? Continue : StopIteration; // verified-token cache hit
+    r.then((status) => {
       if (this.complete(status, uri)) this.cb.continueDecoding();
     }, () => undefined);
     return StopIteration;
@@ -127,6 +132,8 @@ export function setup(registry: ExtensionRegistry): void {
         now: Date.now,
         fetchSuccess: s.counter('jwks_fetch_success'),
         fetchFailed: s.counter('jwks_fetch_failed'),
+        jwtCacheHit: s.counter('jwt_cache_hit'),
+        jwtCacheMiss: s.counter('jwt_cache_miss'),
       });
       return { name: NAME, create: (cb) => new JwtAuthnFilter(auth, cb, stats) };
     },

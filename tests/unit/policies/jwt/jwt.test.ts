@@ -295,6 +295,28 @@ describe('config', () => {
   });
 });
 
+describe('verified-token cache (Envoy jwt_cache_config)', () => {
+  test('a token verified before is decided without a Promise; its claims are checked again; size 0 disables it', async () => {
+    const clock = { t: NOW * 1000 };
+    const rt = { ...runtime({ now: () => clock.t }), jwtCacheHit: new Count(), jwtCacheMiss: new Count() };
+    const { auth } = authn({}, undefined, rt);
+    const t = await rs.sign(claims({ exp: NOW + 100 }));
+    const req = auth.requirementFor(bearer(t))!;
+    const first = auth.verify(bearer(t), req, { setMetadata: () => undefined });
+    expect(first).toBeInstanceOf(Promise);
+    expect(await first).toBe('Ok');
+    const h = bearer(t);
+    expect(auth.verify(h, req, { setMetadata: () => undefined })).toBe('Ok');
+    expect(h['authorization']).toBeUndefined(); // a cache hit still removes the token
+    expect([rt.jwtCacheHit.n, rt.jwtCacheMiss.n]).toEqual([1, 1]);
+    clock.t += 200_000;
+    expect(auth.verify(bearer(t), req, { setMetadata: () => undefined })).toBe('JwtExpired');
+    const none = authn({ jwt_cache_config: { jwt_cache_size: 0 } }).auth;
+    expect(await run(none, bearer(t))).toBe('Ok');
+    expect(none.verify(bearer(t), req, { setMetadata: () => undefined })).toBeInstanceOf(Promise);
+  });
+});
+
 describe('remote JWKS cache', () => {
   function remote(fetchText: (uri: string, t: number) => Promise<string>, clock: { t: number }, extra: Record<string, unknown> = {}) {
     const rt = runtime({ fetchText, now: () => clock.t });
@@ -313,10 +335,10 @@ describe('remote JWKS cache', () => {
     expect(await Promise.all([run(auth, bearer(t)), run(auth, bearer(t)), run(auth, bearer(t))])).toEqual(['Ok', 'Ok', 'Ok']);
     expect(fetches).toBe(1);
     clock.t += 59_000;
-    expect(await run(auth, bearer(t))).toBe('Ok');
+    expect(await run(auth, bearer(await rs.sign(claims({ aud: undefined, jti: 'second' }))))).toBe('Ok');
     expect(fetches).toBe(1);
     clock.t += 2000;
-    expect(await run(auth, bearer(t))).toBe('Ok');
+    expect(await run(auth, bearer(await rs.sign(claims({ aud: undefined, jti: 'third' }))))).toBe('Ok');
     expect(fetches).toBe(2);
     expect(rt.fetchSuccess.n).toBe(2);
   });
@@ -365,7 +387,7 @@ describe('remote JWKS cache', () => {
     const t = await rs.sign(claims({ aud: undefined }));
     expect(await run(auth, bearer(t))).toBe('Ok');
     clock.t += 120_000;
-    expect(await run(auth, bearer(t))).toBe('Ok');
+    expect(await run(auth, bearer(await rs.sign(claims({ aud: undefined, jti: 'later' }))))).toBe('Ok');
     await new Promise((r) => setImmediate(r));
     expect(fetches).toBe(2);
   });
