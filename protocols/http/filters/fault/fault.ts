@@ -13,7 +13,8 @@
  *    `x-envoy-downstream-service-node`) select the requests;
  *  - max_active_faults caps concurrent faults (`faults_overflow`).
  * Stats `http.<stat_prefix>.fault.aborts_injected`, `delays_injected`,
- * `faults_overflow`, gauge `active_faults`. An empty config (Istio inserts
+ * `faults_overflow`, gauge `active_faults` (requests being delayed or
+ * aborted right now; Envoy keeps them counted until the stream ends). An empty config (Istio inserts
  * one on every HTTP listener) injects nothing.
  * Not here: upstream_cluster (refused: the route's cluster is not known to
  * HTTP filters yet), response_rate_limit (refused), the DI response flag on
@@ -196,10 +197,18 @@ class FaultFilter implements HttpFilter {
       this.sendAbort(abort);
       return;
     }
+    this.release();
     this.cb.continueDecoding();
   }
 
+  /** The fault is over (delay elapsed, abort sent, or the stream ended): no longer active. */
+  private release(): void {
+    if (this.counted) this.rt.active.dec();
+    this.counted = false;
+  }
+
   private sendAbort(s: { http?: number; grpc?: number }): void {
+    this.release();
     this.rt.aborts.inc();
     this.cb.sendLocalReply({
       status: s.http ?? 200,
@@ -213,8 +222,7 @@ class FaultFilter implements HttpFilter {
   onDestroy(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    if (this.counted) this.rt.active.dec();
-    this.counted = false;
+    this.release();
   }
 }
 
