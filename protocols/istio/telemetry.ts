@@ -64,7 +64,8 @@ function parseWasm(cfg: Json, ctx: ParseContext, direction: 'http' | 'tcp'): Par
   const inline = typeof local?.['inline_string'] === 'string' ? (local['inline_string'] as string) : undefined;
   const roots = inline !== undefined ? NULL_VM_PLUGINS[inline] : undefined;
   if (runtime !== 'envoy.wasm.runtime.null' || !roots) {
-    return fail(`${p}.config.vm_config`, `Wasm modules cannot run in this sidecar (runtime '${runtime}'${inline !== undefined ? `, code '${inline}'` : ''}; only Istio's built-in null-VM telemetry plugins envoy.wasm.stats and envoy.wasm.metadata_exchange on envoy.wasm.runtime.null are accepted)`);
+    const code = inline !== undefined ? `inline code '${inline}'` : typeof local?.['filename'] === 'string' ? `module '${String(local['filename'])}'` : obj(vm['code'])?.['remote'] ? 'a remote module' : local?.['inline_bytes'] !== undefined ? 'inline module bytes' : 'no code';
+    return fail(`${p}.config.vm_config`, `Wasm modules cannot run in this sidecar (${code} on runtime '${runtime || 'default'}'; only Istio's built-in null-VM telemetry plugins envoy.wasm.stats and envoy.wasm.metadata_exchange on envoy.wasm.runtime.null are accepted)`);
   }
   const rootId = String(plugin['root_id'] ?? '');
   if (!roots.includes(rootId)) return fail(`${p}.config.root_id`, `unknown root_id '${rootId}' for ${inline} (known: ${roots.filter(Boolean).join(', ')})`);
