@@ -59,6 +59,10 @@ class ContextHolder {
   private readonly unwatch: Array<() => void> = [];
   /** Undefined until every secret has arrived (or when the material is unusable). */
   context: SecureContext | undefined;
+  /** The options the context was built from (a tls.Server is given them). */
+  options: tls.SecureContextOptions | undefined;
+  /** Called after each successful rebuild. */
+  onChange: (() => void) | undefined;
   validation: ValidationContextConfig | undefined;
   readonly secretNames: readonly string[];
 
@@ -92,7 +96,7 @@ class ContextHolder {
     if (this.isServer && certs.length === 0) return this.unusable('a TLS server needs a certificate');
     try {
       const p = this.common.params;
-      const ctx = tls.createSecureContext({
+      const options: tls.SecureContextOptions = {
         ...this.extra,
         minVersion: p.minVersion,
         maxVersion: p.maxVersion,
@@ -106,10 +110,13 @@ class ContextHolder {
         } : {}),
         ...(validation?.trustedCa ? { ca: validation.trustedCa } : {}),
         ...(validation?.crl ? { crl: validation.crl } : {}),
-      });
+      };
+      const ctx = tls.createSecureContext(options);
       for (const c of certs) refuseExpired(c);
       this.context = ctx;
+      this.options = options;
       this.validation = validation;
+      this.onChange?.();
     } catch (e) {
       this.unusable((e as Error).message);
     }
@@ -136,11 +143,23 @@ function refuseExpired(c: TlsCertificateConfig): void {
   if (x.validFromDate.getTime() > now) throw new Error(`certificate '${x.subject.replace(/\n/g, ',')}' is not valid before ${x.validFromDate.toISOString()}`);
 }
 
-/** TLS termination for one filter chain. */
+/** A TLSSocket's raw socket (Node sets `_parent` when it wraps a net.Socket). */
+function rawOf(t: TLSSocket): Socket | undefined {
+  return (t as TLSSocket & { _parent?: Socket })._parent;
+}
+
+/**
+ * TLS termination for one filter chain. Accepted sockets are handed to a
+ * tls.Server that never listens (server.emit('connection')): Node then does
+ * what only its server path does (client-certificate authorization, SNI,
+ * session tickets). A rotated secret replaces the server's context.
+ */
 class TlsDownstream implements DownstreamTransport {
   private readonly cfg: DownstreamTlsContextConfig;
   private readonly holder: ContextHolder;
   private readonly stats: SslStats;
+  private readonly server: tls.Server;
+  private readonly pending = new WeakMap<Socket, (r: SecuredConnection) => void>();
 
   constructor(cfg: DownstreamTlsContextConfig, rt: TransportSocketRuntime) {
     this.cfg = cfg;
@@ -152,6 +171,33 @@ class TlsDownstream implements DownstreamTransport {
       honorCipherOrder: !cfg.preferClientCiphers,
     });
     this.stats = new SslStats(rt.stats);
+    // Validation may arrive later by SDS: decide from the config, not the material.
+    const validates = cfg.common.validation !== undefined || cfg.common.validationSds !== undefined;
+    const acceptUntrusted = cfg.common.validation?.trustChainVerification === 'ACCEPT_UNTRUSTED';
+    this.server = tls.createServer({
+      ...this.holder.options,
+      requestCert: cfg.requireClientCertificate || validates,
+      // With a required client certificate and a trust anchor, OpenSSL
+      // aborts the handshake itself (the client sees the alert); otherwise
+      // the peer is verified after the handshake (verifyPeer).
+      rejectUnauthorized: cfg.requireClientCertificate && validates && !acceptUntrusted,
+      ALPNProtocols: cfg.common.alpnProtocols.length ? [...cfg.common.alpnProtocols] : undefined,
+      // The listener bounds the handshake (transport_socket_connect_timeout).
+      handshakeTimeout: 0,
+    });
+    this.holder.onChange = () => {
+      if (this.holder.options) this.server.setSecureContext(this.holder.options);
+    };
+    this.server.on('secureConnection', (t: TLSSocket) => this.onSecure(t));
+    this.server.on('tlsClientError', (e: Error, t: TLSSocket) => {
+      const raw = rawOf(t);
+      const done = raw && this.pending.get(raw);
+      if (!done || !raw) return;
+      this.pending.delete(raw);
+      this.stats.connectionError.inc();
+      t.destroy();
+      done({ ok: false, reason: e.message });
+    });
   }
 
   get secretNames(): readonly string[] {
@@ -163,50 +209,46 @@ class TlsDownstream implements DownstreamTransport {
   }
 
   secure(socket: Socket, _facts: AcceptedConnectionFacts, done: (r: SecuredConnection) => void): void {
-    const ctx = this.holder.context;
-    if (!ctx) {
+    if (!this.holder.context) {
       done({ ok: false, reason: `TLS secrets not available yet (${this.holder.secretNames.join(', ')})` });
       return;
     }
-    const validation = this.holder.validation;
-    const anchored = validation !== undefined && (validation.trustedCa !== undefined || validation.systemRootCerts) && validation.trustChainVerification === 'VERIFY_TRUST_CHAIN';
-    const t = new tls.TLSSocket(socket, {
-      isServer: true,
-      secureContext: ctx,
-      requestCert: this.cfg.requireClientCertificate || validation !== undefined,
-      // With a required client certificate and a trust anchor, OpenSSL
-      // aborts the handshake itself (the client sees the alert); otherwise
-      // the peer is verified below, after the handshake.
-      rejectUnauthorized: this.cfg.requireClientCertificate && anchored,
-      ALPNProtocols: this.cfg.common.alpnProtocols.length ? [...this.cfg.common.alpnProtocols] : undefined,
+    this.pending.set(socket, done);
+    // A peer that goes away mid-handshake.
+    socket.once('close', () => {
+      const d = this.pending.get(socket);
+      if (!d) return;
+      this.pending.delete(socket);
+      this.stats.connectionError.inc();
+      d({ ok: false, reason: 'connection closed during the TLS handshake' });
     });
-    let settled = false;
+    this.server.emit('connection', socket);
+  }
+
+  private onSecure(t: TLSSocket): void {
+    const raw = rawOf(t);
+    const done = raw && this.pending.get(raw);
+    if (!done || !raw) {
+      t.destroy();
+      return;
+    }
+    this.pending.delete(raw);
     const fail = (reason: string): void => {
-      if (settled) return;
-      settled = true;
       this.stats.connectionError.inc();
       t.destroy();
       done({ ok: false, reason });
     };
-    t.once('error', (e: Error) => fail(e.message));
-    t.once('close', () => fail('connection closed during the TLS handshake'));
-    t.once('secure', () => {
-      if (settled) return;
-      if (this.cfg.requireSni && !t.servername) return fail('client sent no SNI (require_sni)');
-      const verdict = verifyPeer(t, validation, { requireCertificate: this.cfg.requireClientCertificate });
-      if (!verdict.ok) {
-        this.stats.fail(verdict.stat);
-        return fail(verdict.reason);
-      }
-      settled = true;
-      t.removeAllListeners('error');
-      t.removeAllListeners('close');
-      this.stats.handshake.inc();
-      const info: TlsConnectionInfo = connectionInfo(t, { keepPem: true });
-      this.stats.version(info.version);
-      if (!info.peer) this.stats.noCertificate.inc();
-      done({ ok: true, socket: t, tls: info, peerPrincipal: peerPrincipal(info.peer) });
-    });
+    if (this.cfg.requireSni && !t.servername) return fail('client sent no SNI (require_sni)');
+    const verdict = verifyPeer(t, this.holder.validation, { requireCertificate: this.cfg.requireClientCertificate });
+    if (!verdict.ok) {
+      this.stats.fail(verdict.stat);
+      return fail(verdict.reason);
+    }
+    this.stats.handshake.inc();
+    const info: TlsConnectionInfo = connectionInfo(t, { keepPem: true });
+    this.stats.version(info.version);
+    if (!info.peer) this.stats.noCertificate.inc();
+    done({ ok: true, socket: t, tls: info, peerPrincipal: peerPrincipal(info.peer) });
   }
 
   close(): void {

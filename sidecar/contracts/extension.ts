@@ -11,7 +11,7 @@ import type { HttpFilterFactory } from './http-filter.ts';
 import type { ConfigError, ParseResult } from './errors.ts';
 import type { StatsScope } from './stats.ts';
 import type { TlsConnectionInfo } from './tls.ts';
-import type { SecretProvider } from './transport-socket.ts';
+import type { SecretMaterial, SecretProvider } from './transport-socket.ts';
 
 /** The kinds of extension points Envoy has (the subset we host). */
 export type ExtensionCategory =
@@ -55,10 +55,25 @@ export interface ResolvedExtension {
   readonly what: string;
 }
 
+/** Parses one envoy.extensions.transport_sockets.tls.v3.Secret (canonical JSON) into material. */
+export type SecretParser = (json: Record<string, unknown>, path: string, version: string) => ParseResult<SecretMaterial>;
+
 /** Lookup of extensions by category and type name or well-known name. */
 export class ExtensionRegistry {
   private readonly byType = new Map<string, Extension>();
   private readonly byName = new Map<string, Extension>();
+  private secrets: SecretParser | undefined;
+
+  /** Registers how Secret resources (static_resources.secrets, SDS) are parsed: the TLS extension owns them. */
+  registerSecretParser(p: SecretParser): void {
+    if (this.secrets) throw new Error('secret parser registered twice');
+    this.secrets = p;
+  }
+
+  /** The Secret parser, when TLS is built in. */
+  get secretParser(): SecretParser | undefined {
+    return this.secrets;
+  }
 
   /** Registers one extension; a second registration of the same key is a bug. */
   register(ext: Extension): void {

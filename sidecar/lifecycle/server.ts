@@ -146,6 +146,7 @@ export class Server implements ServerView {
     this.tick();
     this.setState('INITIALIZING');
     const t0 = performance.now();
+    for (const secret of this.opts.snapshot.secrets) this.secrets.set(secret);
     await this.clustersMgr.apply(this.opts.snapshot.clusters);
     const source = this.opts.snapshot.xds;
     if (source) {

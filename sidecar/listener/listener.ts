@@ -41,8 +41,7 @@ export class Listener {
   private readonly cxDestroy: Counter;
   private readonly noChain: Counter;
   private readonly filterTimeout: Counter;
-  private readonly sslHandshakeErrors: Counter;
-  private readonly sslHandshakes: Counter;
+  private readonly handshakeTimeout: Counter;
   private isDraining = false;
   private boundPort = 0;
 
@@ -56,8 +55,7 @@ export class Listener {
     this.cxDestroy = s.counter('downstream_cx_destroy');
     this.noChain = s.counter('no_filter_chain_match');
     this.filterTimeout = s.counter('downstream_pre_cx_timeout');
-    this.sslHandshakes = s.counter('ssl.handshake');
-    this.sslHandshakeErrors = s.counter('ssl.connection_error');
+    this.handshakeTimeout = s.counter('downstream_cx_transport_socket_connect_timeout');
     this.deps = { registry, stats, rt, listenerDraining: () => this.isDraining, listenerStats: s };
     this.current = new ChainSet(config, this.deps);
     // Half-open is allowed so tcp_proxy can forward a client's FIN; handlers
@@ -212,19 +210,17 @@ export class Listener {
 
   private secure(chain: ChainRuntime, socket: Socket, facts: InspectedFacts, addrs: { remoteAddress: string; remotePort: number; localAddress: string; localPort: number }): void {
     const timer = setTimeout(() => {
-      this.sslHandshakeErrors.inc();
+      this.handshakeTimeout.inc();
       this.deps.rt.log.debug({ listener: this.config.name, remote: addrs.remoteAddress }, 'TLS handshake timed out');
       socket.destroy();
     }, chain.config.transportSocketConnectTimeoutMs);
     chain.transport!.secure(socket, facts, (r) => {
       clearTimeout(timer);
       if (!r.ok) {
-        this.sslHandshakeErrors.inc();
         this.deps.rt.log.debug({ listener: this.config.name, remote: addrs.remoteAddress, reason: r.reason }, 'TLS handshake failed');
         socket.destroy();
         return;
       }
-      this.sslHandshakes.inc();
       r.socket.on('error', () => undefined);
       chain.handler.handle(r.socket, { ...addrs, serverName: facts.serverName, tls: r.tls, peerPrincipal: r.peerPrincipal });
     });

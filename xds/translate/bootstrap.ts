@@ -8,6 +8,7 @@
 import { ConfigError, ConfigErrors } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry, ParseContext } from '../../sidecar/contracts/extension.ts';
 import type { ClusterConfig, ListenerConfig, NodeConfig, SocketAddress } from '../../sidecar/contracts/snapshot.ts';
+import type { SecretMaterial } from '../../sidecar/contracts/transport-socket.ts';
 import { parseAddress } from './address.ts';
 import { parseCluster } from './cluster.ts';
 import { parseListener } from './listener.ts';
@@ -112,6 +113,8 @@ export interface BootstrapSnapshot {
   readonly admin?: SocketAddress;
   readonly listeners: readonly ListenerConfig[];
   readonly clusters: readonly ClusterConfig[];
+  /** static_resources.secrets. */
+  readonly secrets: readonly SecretMaterial[];
   readonly runtime: Readonly<Record<string, unknown>>;
   readonly statsTags: readonly StatsTagConfig[];
   readonly useAllDefaultTags: boolean;
@@ -207,7 +210,16 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
   }
 
   const sr = msg(b['static_resources']) ?? {};
-  if (list(sr['secrets']).length) errors.push(new ConfigError('static_resources.secrets', 'secrets need TLS, which is not supported yet'));
+  const secrets: SecretMaterial[] = [];
+  list(sr['secrets']).forEach((j, i) => {
+    const path = `static_resources.secrets[${i}]`;
+    const parse = registry.secretParser;
+    if (!parse) return errors.push(new ConfigError(path, 'secrets need the TLS extension, which this build lacks'));
+    const r = parse(j, path, 'static');
+    if (!r.ok) return errors.push(...r.errors);
+    if (secrets.some((x) => x.name === r.config.name)) return errors.push(new ConfigError(`${path}.name`, `duplicate secret name '${r.config.name}'`));
+    secrets.push(r.config);
+  });
   const clusters: ClusterConfig[] = [];
   const clusterNames = new Set<string>();
   // Names as written, so a route naming a cluster that failed to parse is
@@ -273,6 +285,7 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
     admin,
     listeners: Object.freeze(listeners),
     clusters: Object.freeze(clusters),
+    secrets: Object.freeze(secrets),
     runtime: Object.freeze(runtime),
     statsTags: Object.freeze(statsTags),
     useAllDefaultTags: sc['use_all_default_tags'] !== false,

@@ -98,6 +98,9 @@ export class HttpConnectionManager {
     const codec = this.config.codec;
     if (codec === 'HTTP1') return this.serveH1(socket);
     if (codec === 'HTTP2') return this.serveH2(socket);
+    // Over TLS, ALPN decides (node:http2 cannot take bytes already read from
+    // a TLS socket); without ALPN it is HTTP/1.1, as Envoy's AUTO does.
+    if (facts.tls) return facts.tls.alpn === 'h2' ? this.serveH2(socket) : this.serveH1(socket);
     // AUTO: the HTTP/2 connection preface decides.
     let buffered: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
