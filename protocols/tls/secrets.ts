@@ -95,7 +95,11 @@ export function certificateFromMaterial(m: SecretMaterial): TlsCertificateConfig
 export function validationFromMaterial(m: SecretMaterial, path = `secret '${m.name}'`): { ok: true; validation?: ValidationContextConfig } | { ok: false; errors: ConfigError[] } {
   if (m.validationContext) {
     const errors: ConfigError[] = [];
-    const v = parseValidationContext(m.validationContext as Json, path, {}, errors, false);
+    // Files were read when the secret was parsed: use those bytes, not the paths.
+    const vc: Json = { ...(m.validationContext as Json) };
+    if (m.trustedCa) vc['trusted_ca'] = { inline_bytes: m.trustedCa.toString('base64') };
+    if (m.crl) vc['crl'] = { inline_bytes: m.crl.toString('base64') };
+    const v = parseValidationContext(vc, path, {}, errors, false);
     return errors.length ? { ok: false, errors } : { ok: true, validation: v };
   }
   if (!m.trustedCa) return { ok: true };

@@ -280,11 +280,18 @@ class TlsUpstream implements UpstreamTransport {
     const ctx = this.holder.context;
     const validation = this.holder.validation;
     if (!ctx) {
+      const reason = `TLS secrets not available yet (${this.holder.secretNames.join(', ')})`;
       const s = new net.Socket();
-      queueMicrotask(() => done(`TLS secrets not available yet (${this.holder.secretNames.join(', ')})`));
+      process.nextTick(() => {
+        done(reason);
+        s.destroy(new Error(reason));
+      });
       return s;
     }
-    const protocols = this.cfg.common.alpnProtocols.length ? [...this.cfg.common.alpnProtocols] : alpn.length ? [...alpn] : undefined;
+    // An HTTP pool names the one protocol its codec speaks (what Istio's
+    // istio.alpn filter makes Envoy do); tcp_proxy passes none and the
+    // configured alpn_protocols are offered.
+    const protocols = alpn.length ? [...alpn] : this.cfg.common.alpnProtocols.length ? [...this.cfg.common.alpnProtocols] : undefined;
     const t: TLSSocket = tls.connect({
       ...(target.path ? { path: target.path } : { host: target.host, port: target.port }),
       secureContext: ctx,
@@ -310,8 +317,8 @@ class TlsUpstream implements UpstreamTransport {
       const verdict = verifyPeer(t, validation, { requireCertificate: validation !== undefined, sniSanValidation: this.cfg.autoSniSanValidation ? this.cfg.sni : undefined });
       if (!verdict.ok) {
         this.stats.fail(verdict.stat);
-        t.destroy();
         finish(`TLS error: ${verdict.reason}`);
+        t.destroy(new Error(`TLS error: ${verdict.reason}`));
         return;
       }
       this.stats.handshake.inc();

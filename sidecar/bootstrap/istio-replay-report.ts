@@ -145,7 +145,7 @@ export function replayResource(r: DumpedResource, registry: ExtensionRegistry): 
     const value = canonicalize(TYPE_NAMES[r.kind], bodyOf(r));
     switch (r.kind) {
       case 'Listener': parseListener(value, prefix, registry, { path: prefix, warn }); break;
-      case 'Cluster': parseCluster(value, prefix, warn); break;
+      case 'Cluster': parseCluster(value, prefix, warn, registry); break;
       case 'ClusterLoadAssignment': parseLoadAssignment(value, prefix, false, warn); break;
       case 'RouteConfiguration': parseRouteTable(value, prefix); break;
       case 'Secret': break;

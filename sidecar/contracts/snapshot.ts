@@ -17,6 +17,17 @@ export interface EndpointConfig {
   /** EDS health status; `UNHEALTHY`/`DRAINING`/... are not routed to. */
   readonly healthy: boolean;
   readonly priority: number;
+  /** Endpoint metadata `envoy.transport_socket_match` (Istio's `tlsMode: istio`). */
+  readonly transportSocketMatch?: Readonly<Record<string, string>>;
+}
+
+/** A cluster's transport_socket_matches entry. */
+export interface TransportSocketMatchConfig {
+  readonly name: string;
+  /** Every key/value must equal the endpoint's `envoy.transport_socket_match` metadata. */
+  readonly match: Readonly<Record<string, string>>;
+  /** Undefined: raw_buffer. */
+  readonly transportSocket?: TransportSocketConfig;
 }
 
 /** Active health checking, one per cluster health_checks entry. */
@@ -62,6 +73,9 @@ export interface ClusterConfig {
   readonly maxRequestsPerConnection: number;
   readonly perConnectionBufferLimitBytes: number;
   readonly healthChecks: readonly HealthCheckConfig[];
+  /** transport_socket (undefined: raw_buffer). */
+  readonly transportSocket?: TransportSocketConfig;
+  readonly transportSocketMatches: readonly TransportSocketMatchConfig[];
   /** The cluster as given, canonical JSON, for /config_dump. */
   readonly raw: Readonly<Record<string, unknown>>;
 }

@@ -97,7 +97,7 @@ export class Server implements ServerView {
     s.gauge('version').set(0);
     this.setState('PRE_INITIALIZING');
     const log = opts.logs.get('upstream');
-    this.clustersMgr = new ClusterManager(this.stats, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) });
+    this.clustersMgr = new ClusterManager(this.stats, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) }, { registry: opts.registry, secrets: this.secrets });
     const conn = opts.logs.get('connection');
     this.accessLogs = new AccessLogManager(this.stats);
     this.listenersMgr = new ListenerManager(opts.registry, this.stats, {

@@ -9,7 +9,7 @@
  */
 import type { ClusterConfig, EndpointConfig } from '../contracts/snapshot.ts';
 import type { Gauge, Counter, StatsScope } from '../contracts/stats.ts';
-import { Cluster, type ClusterLog } from './cluster.ts';
+import { Cluster, type ClusterLog, type ClusterTransportDeps } from './cluster.ts';
 import { sameConfig } from '../contracts/config-identity.ts';
 
 /** All clusters by name. */
@@ -27,9 +27,12 @@ export class ClusterManager {
   private readonly clusterModified: Counter;
   private readonly clusterRemoved: Counter;
 
-  constructor(stats: StatsScope, log: ClusterLog) {
+  private readonly deps: ClusterTransportDeps | undefined;
+
+  constructor(stats: StatsScope, log: ClusterLog, deps?: ClusterTransportDeps) {
     this.stats = stats;
     this.log = log;
+    this.deps = deps;
     const cm = stats.scope('cluster_manager');
     this.activeClusters = cm.gauge('active_clusters');
     this.warmingClusters = cm.gauge('warming_clusters');
@@ -62,7 +65,7 @@ export class ClusterManager {
         next.set(cfg.name, cur);
         continue;
       }
-      const c = new Cluster(cfg, this.stats, this.log);
+      const c = new Cluster(cfg, this.stats, this.log, this.deps);
       const eps = cfg.edsServiceName ? this.assignments.get(cfg.edsServiceName) : undefined;
       if (eps) c.setEndpoints(eps);
       warming.push(c);

@@ -8,7 +8,9 @@
 import { lookup } from 'node:dns/promises';
 import net, { type Socket } from 'node:net';
 import type { LbContext, LoadBalancer } from '../contracts/load-balancer.ts';
-import type { ClusterConfig, EndpointConfig, SocketAddress } from '../contracts/snapshot.ts';
+import type { ExtensionRegistry } from '../contracts/extension.ts';
+import type { ClusterConfig, EndpointConfig, SocketAddress, TransportSocketConfig } from '../contracts/snapshot.ts';
+import type { SecretProvider, TransportSocketExtension, UpstreamTransport } from '../contracts/transport-socket.ts';
 import type { StatsScope } from '../contracts/stats.ts';
 import { ClusterStats } from './cluster-stats.ts';
 import { HealthChecker } from './health-checker.ts';
@@ -24,6 +26,15 @@ export interface ClusterLog {
   warn(fields: object, msg: string): void;
 }
 
+/** What a cluster needs to build its transport sockets (TLS). */
+export interface ClusterTransportDeps {
+  readonly registry: ExtensionRegistry;
+  readonly secrets: SecretProvider;
+}
+
+/** Dials a host for a pool: returns the socket and calls `onReady` when bytes may flow. */
+export type Dialer = (target: SocketAddress, onReady: () => void) => Socket;
+
 /** A cluster at run time. */
 export class Cluster {
   readonly config: ClusterConfig;
@@ -38,11 +49,24 @@ export class Cluster {
   /** When the cluster was added (for /config_dump last_updated). */
   readonly addedAt = new Date();
 
-  constructor(config: ClusterConfig, stats: StatsScope, log: ClusterLog) {
+  /** transport_socket_matches in order, with their transports. */
+  private readonly matchTransports: ReadonlyArray<{ readonly match: Readonly<Record<string, string>>; readonly transport: UpstreamTransport | undefined }>;
+  private readonly defaultTransport: UpstreamTransport | undefined;
+
+  constructor(config: ClusterConfig, stats: StatsScope, log: ClusterLog, deps?: ClusterTransportDeps) {
     this.config = config;
-    this.stats = new ClusterStats(stats.scope(`cluster.${config.name}`));
+    const scope = stats.scope(`cluster.${config.name}`);
+    this.stats = new ClusterStats(scope);
     this.log = log;
-    if (config.type === 'STATIC') this.setHosts(config.endpoints.map((e) => new UpstreamHost(e.address, e.weight, undefined, !e.healthy)));
+    const build = (ts: TransportSocketConfig | undefined): UpstreamTransport | undefined => {
+      if (!ts) return undefined;
+      const ext = deps?.registry.byTypeName('envoy.transport_sockets.upstream', ts.typeName) as TransportSocketExtension | undefined;
+      if (!ext?.createUpstream || !deps) throw new Error(`cluster '${config.name}': transport socket ${ts.typeName} cannot originate connections`);
+      return ext.createUpstream(ts.config, { secrets: deps.secrets, stats: scope, log });
+    };
+    this.defaultTransport = build(config.transportSocket);
+    this.matchTransports = config.transportSocketMatches.map((m) => ({ match: m.match, transport: build(m.transportSocket) }));
+    if (config.type === 'STATIC') this.setHosts(config.endpoints.map((e) => new UpstreamHost(e.address, e.weight, undefined, !e.healthy, e.transportSocketMatch)));
     this.lb = this.buildLb();
   }
 
@@ -54,7 +78,7 @@ export class Cluster {
     const old = new Map(this.hostList.map((h) => [h.key, h]));
     const next: UpstreamHost[] = [];
     for (const e of endpoints) {
-      const fresh = new UpstreamHost(e.address, e.weight, undefined, !e.healthy);
+      const fresh = new UpstreamHost(e.address, e.weight, undefined, !e.healthy, e.transportSocketMatch);
       const prev = old.get(fresh.key);
       next.push(prev && prev.weight === fresh.weight && prev.configuredUnhealthy === fresh.configuredUnhealthy ? prev : fresh);
     }
@@ -87,6 +111,29 @@ export class Cluster {
     return this.lb.chooseHost(ctx) as UpstreamHost | undefined;
   }
 
+  /**
+   * The transport socket of a host: the first transport_socket_matches entry
+   * whose criteria the endpoint's `envoy.transport_socket_match` metadata
+   * satisfies (an empty match takes any endpoint), else the cluster's
+   * transport_socket; undefined is plain TCP.
+   */
+  transportFor(host: UpstreamHost): UpstreamTransport | undefined {
+    for (const m of this.matchTransports) {
+      const meta = host.transportMatch ?? {};
+      if (Object.entries(m.match).every(([k, v]) => meta[k] === v)) return m.transport;
+    }
+    return this.defaultTransport;
+  }
+
+  /** A dialer through the host's transport socket, or undefined for plain TCP. */
+  private dialer(host: UpstreamHost, alpn: readonly string[]): Dialer | undefined {
+    const t = this.transportFor(host);
+    if (!t) return undefined;
+    return (target, onReady) => t.connect(target.kind === 'pipe' ? { path: target.path } : { host: target.host, port: target.port }, alpn, (err) => {
+      if (!err) onReady();
+    });
+  }
+
   /** The connection pool of a host (created on first use). */
   pool(host: UpstreamHost): ConnectionPool {
     let p = this.pools.get(host.key);
@@ -94,8 +141,8 @@ export class Cluster {
       const stats = { cxTotal: this.stats.cxTotal, cxActive: this.stats.cxActive, cxConnectFail: this.stats.cxConnectFail };
       const c = this.config;
       p = c.protocol === 'http2'
-        ? new Http2Pool(host.socket, { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, stats })
-        : new LeanHttp1Pool(host.socket, { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, maxRequestsPerConnection: c.maxRequestsPerConnection, stats });
+        ? new Http2Pool(host.socket, { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, stats, dial: this.dialer(host, ['h2']) })
+        : new LeanHttp1Pool(host.socket, { connectTimeoutMs: c.connectTimeoutMs, idleTimeoutMs: c.idleTimeoutMs, maxRequestsPerConnection: c.maxRequestsPerConnection, stats, dial: this.dialer(host, ['http/1.1']) });
       this.pools.set(host.key, p);
     }
     return p;
@@ -108,8 +155,24 @@ export class Cluster {
    */
   connect(host: UpstreamHost, done: (err?: string) => void): Socket {
     const t = host.socket;
-    const s = t.kind === 'pipe' ? net.connect({ path: t.path }) : net.connect({ host: t.host, port: t.port, noDelay: true });
+    const transport = this.transportFor(host);
     let settled = false;
+    if (transport) {
+      const s = transport.connect(t.kind === 'pipe' ? { path: t.path } : { host: t.host, port: t.port }, [], (err) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(tlsTimer);
+        done(err);
+      });
+      const tlsTimer = setTimeout(() => {
+        if (settled) return;
+        settled = true;
+        s.destroy();
+        done('connect timeout');
+      }, this.config.connectTimeoutMs);
+      return s;
+    }
+    const s = t.kind === 'pipe' ? net.connect({ path: t.path }) : net.connect({ host: t.host, port: t.port, noDelay: true });
     const finish = (err?: string): void => {
       if (settled) return;
       settled = true;
@@ -128,12 +191,20 @@ export class Cluster {
   async drain(): Promise<void> {
     this.stopBackground();
     await Promise.allSettled([...this.pools.values()].map((p) => p.drain()));
+    this.closeTransports();
+  }
+
+  /** Releases the transports' secret watches. */
+  private closeTransports(): void {
+    this.defaultTransport?.close();
+    for (const m of this.matchTransports) m.transport?.close();
   }
 
   /** Closes everything now. */
   destroy(): void {
     this.stopBackground();
     for (const p of this.pools.values()) p.destroy();
+    this.closeTransports();
   }
 
   private stopBackground(): void {
@@ -199,7 +270,7 @@ export class Cluster {
     for (const ep of this.config.endpoints) {
       const a = ep.address;
       if (a.kind === 'pipe') {
-        next.push(old.get(`unix://${a.path}`) ?? new UpstreamHost(a, ep.weight, undefined, !ep.healthy));
+        next.push(old.get(`unix://${a.path}`) ?? new UpstreamHost(a, ep.weight, undefined, !ep.healthy, ep.transportSocketMatch));
         continue;
       }
       try {
@@ -209,7 +280,7 @@ export class Cluster {
         for (const r of chosen) {
           const sock: SocketAddress = { kind: 'tcp', host: r.address, port: a.port };
           const key = r.address.includes(':') ? `[${r.address}]:${a.port}` : `${r.address}:${a.port}`;
-          if (!next.some((h) => h.key === key)) next.push(old.get(key) ?? new UpstreamHost(sock, ep.weight, a.host, !ep.healthy));
+          if (!next.some((h) => h.key === key)) next.push(old.get(key) ?? new UpstreamHost(sock, ep.weight, a.host, !ep.healthy, ep.transportSocketMatch));
         }
       } catch (e) {
         this.log.warn({ cluster: this.config.name, host: a.host, err: (e as Error).message }, 'DNS resolution failed; keeping previous hosts');

@@ -22,9 +22,12 @@ export class UpstreamHost implements Host {
   failedActiveHealthCheck = false;
   /** Set from the endpoint's configured health status. */
   readonly configuredUnhealthy: boolean;
+  /** Endpoint metadata `envoy.transport_socket_match`, which picks the transport socket. */
+  readonly transportMatch: Readonly<Record<string, string>> | undefined;
 
-  constructor(socket: SocketAddress, weight: number, hostname?: string, configuredUnhealthy = false) {
+  constructor(socket: SocketAddress, weight: number, hostname?: string, configuredUnhealthy = false, transportMatch?: Readonly<Record<string, string>>) {
     this.socket = socket;
+    this.transportMatch = transportMatch;
     this.weight = weight;
     this.hostname = hostname;
     this.configuredUnhealthy = configuredUnhealthy;

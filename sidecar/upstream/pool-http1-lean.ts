@@ -184,13 +184,17 @@ class LeanConnection implements Http1ResponseSink {
     this.onBodyData = this.handleBodyData.bind(this);
     this.onBodyEnd = this.handleBodyEnd.bind(this);
     this.onBodyError = this.handleBodyError.bind(this);
-    const s = target.kind === 'pipe'
-      ? net.connect({ path: target.path })
-      : net.connect({ host: target.host, port: target.port, noDelay: true });
+    // A transport socket (TLS) dials and says when the session is ready.
+    const dial = pool.dial;
+    const s = dial
+      ? dial(target, this.onSocketConnect)
+      : target.kind === 'pipe'
+        ? net.connect({ path: target.path })
+        : net.connect({ host: target.host, port: target.port, noDelay: true });
     this.socket = s;
     this.timeoutMs = connectTimeoutMs;
     if (connectTimeoutMs > 0) s.setTimeout(connectTimeoutMs);
-    s.on('connect', this.onSocketConnect);
+    if (!dial) s.on('connect', this.onSocketConnect);
     s.on('data', this.onSocketData);
     s.on('end', this.onSocketEnd);
     s.on('error', this.onSocketError);
@@ -520,6 +524,11 @@ export class LeanHttp1Pool implements ConnectionPool {
   private closed = false;
   private drained: Promise<void> | undefined;
   private resolveDrained: (() => void) | undefined;
+
+  /** The transport socket's dialer (TLS), if any. */
+  get dial(): Http1PoolOptions['dial'] {
+    return this.opts.dial;
+  }
 
   constructor(target: SocketAddress, opts: Http1PoolOptions) {
     this.target = target;

@@ -5,6 +5,7 @@
  * controller.
  */
 import { Pool, type Dispatcher } from 'undici';
+import type { Socket } from 'node:net';
 import type { HeaderMap } from '../contracts/http-filter.ts';
 import type { SocketAddress } from '../contracts/snapshot.ts';
 import type { Counter, Gauge } from '../contracts/stats.ts';
@@ -16,6 +17,8 @@ export interface Http1PoolOptions {
   readonly idleTimeoutMs: number;
   readonly maxRequestsPerConnection: number;
   readonly stats: { cxTotal: Counter; cxActive: Gauge; cxConnectFail: Counter };
+  /** Dials through a transport socket (TLS); undefined is plain TCP. */
+  readonly dial?: (target: SocketAddress, onReady: () => void) => Socket;
 }
 
 const CONNECT_ERRORS = new Set(['ECONNREFUSED', 'UND_ERR_CONNECT_TIMEOUT', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOENT', 'EADDRNOTAVAIL', 'EAI_AGAIN']);

@@ -16,6 +16,8 @@ export interface Http2PoolOptions {
   readonly connectTimeoutMs: number;
   readonly idleTimeoutMs: number;
   readonly stats: { cxTotal: Counter; cxActive: Gauge; cxConnectFail: Counter };
+  /** Dials through a transport socket (TLS with ALPN h2); undefined is h2c. */
+  readonly dial?: (target: SocketAddress, onReady: () => void) => net.Socket;
 }
 
 const { HTTP2_HEADER_STATUS } = http2.constants;
@@ -32,7 +34,8 @@ export class Http2Pool implements ConnectionPool {
   constructor(target: SocketAddress, opts: Http2PoolOptions) {
     this.target = target;
     this.opts = opts;
-    this.authority = target.kind === 'pipe' ? 'http://localhost' : `http://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
+    const scheme = opts.dial ? 'https' : 'http';
+    this.authority = target.kind === 'pipe' ? `${scheme}://localhost` : `${scheme}://${target.host.includes(':') ? `[${target.host}]` : target.host}:${target.port}`;
   }
 
   get activeConnections(): number {
@@ -42,8 +45,9 @@ export class Http2Pool implements ConnectionPool {
   private getSession(): http2.ClientHttp2Session {
     if (this.session && !this.session.closed && !this.session.destroyed) return this.session;
     const t = this.target;
+    const dial = this.opts.dial;
     const s = http2.connect(this.authority, {
-      createConnection: t.kind === 'pipe' ? () => net.connect(t.path) : undefined,
+      createConnection: dial ? () => dial(t, () => undefined) : t.kind === 'pipe' ? () => net.connect(t.path) : undefined,
       peerMaxConcurrentStreams: 1000,
     });
     this.session = s;

@@ -152,7 +152,7 @@ export class XdsManager {
     for (const r of u.resources.values()) {
       if (staticNames.has(r.name)) { errors.push(`cluster '${r.name}': a static cluster has that name`); continue; }
       try {
-        parsed.push(parseCluster(r.value, `cluster '${r.name}'`, (w) => this.opts.log.warn({ path: w.path }, w.message)));
+        parsed.push(parseCluster(r.value, `cluster '${r.name}'`, (w) => this.opts.log.warn({ path: w.path }, w.message), this.opts.registry));
       } catch (e) {
         if (e instanceof ConfigError) errors.push(e.message);
         else throw e;

@@ -226,7 +226,7 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
   // not reported twice.
   const writtenClusterNames = new Set(list(sr['clusters']).map((c) => str(c['name'])));
   list(sr['clusters']).forEach((c, i) => {
-    const cfg = attempt(() => parseCluster(c, `static_resources.clusters[${i}]`, (w) => warnings.push(w)));
+    const cfg = attempt(() => parseCluster(c, `static_resources.clusters[${i}]`, (w) => warnings.push(w), registry));
     if (!cfg) return;
     if (clusterNames.has(cfg.name)) errors.push(new ConfigError(`static_resources.clusters[${i}].name`, `duplicate cluster name '${cfg.name}'`));
     clusterNames.add(cfg.name);

@@ -4,14 +4,26 @@
  * rather than silently ignored; harmless ones are warned about.
  */
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
-import type { ClusterConfig, EndpointConfig, HealthCheckConfig, LbPolicyName } from '../../sidecar/contracts/snapshot.ts';
+import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
+import type { ClusterConfig, EndpointConfig, HealthCheckConfig, LbPolicyName, TransportSocketMatchConfig } from '../../sidecar/contracts/snapshot.ts';
 import { parseAddress } from './address.ts';
+import { parseTransportSocket } from './listener.ts';
 import { durationMs, int, list, msg, str, type Json } from './proto-values.ts';
 
 const H1 = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
+/** String values of a Struct (transport socket match criteria and endpoint metadata). */
+function stringStruct(v: unknown, path: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, x] of Object.entries(msg(v) ?? {})) {
+    if (typeof x !== 'string') throw new ConfigError(`${path}.${k}`, 'transport socket match values must be strings');
+    out[k] = x;
+  }
+  return out;
+}
+
 /** Parses one Cluster; `warn` receives accepted-but-not-enforced notes. */
-export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => void): ClusterConfig {
+export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => void, registry: ExtensionRegistry): ClusterConfig {
   const name = str(c['name']);
   if (!name) throw new ConfigError(`${path}.name`, 'cluster name is required');
   const type = (c['type'] as string | undefined) ?? (c['cluster_type'] !== undefined ? 'CUSTOM' : 'STATIC');
@@ -38,13 +50,19 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   const mg = msg(c['maglev_lb_config']);
   if (mg) lbOptions['tableSize'] = int(mg['table_size'], 65537);
   if (c['load_balancing_policy'] !== undefined) throw new ConfigError(`${path}.load_balancing_policy`, 'load_balancing_policy extensions are not supported; use lb_policy');
-  if (c['transport_socket'] !== undefined || c['transport_socket_matches'] !== undefined) {
-    const ts = msg(c['transport_socket']);
-    const tname = str(ts?.['name']);
-    if (!(ts && (tname === 'envoy.transport_sockets.raw_buffer' || str(msg(ts['typed_config'])?.['@type']).endsWith('raw_buffer.v3.RawBuffer')))) {
-      throw new ConfigError(`${path}.transport_socket`, 'upstream TLS is not supported yet (the TLS issue adds envoy.transport_sockets.tls)');
-    }
-  }
+  const ctx = { path, warn };
+  const tsJson = msg(c['transport_socket']);
+  const transportSocket = tsJson ? parseTransportSocket(tsJson, `${path}.transport_socket`, 'envoy.transport_sockets.upstream', registry, ctx) : undefined;
+  const transportSocketMatches: TransportSocketMatchConfig[] = list(c['transport_socket_matches']).map((m, i) => {
+    const p = `${path}.transport_socket_matches[${i}]`;
+    const ts = msg(m['transport_socket']);
+    return Object.freeze({
+      name: str(m['name']),
+      match: Object.freeze(stringStruct(m['match'], `${p}.match`)),
+      transportSocket: ts ? parseTransportSocket(ts, `${p}.transport_socket`, 'envoy.transport_sockets.upstream', registry, ctx) : undefined,
+    });
+  });
+  if (c['transport_socket_matcher'] !== undefined) throw new ConfigError(`${path}.transport_socket_matcher`, 'the matcher-API transport_socket_matcher is not supported; use transport_socket_matches');
 
   const connectTimeoutMs = durationMs(c['connect_timeout'], `${path}.connect_timeout`) ?? 5000;
   const la = msg(c['load_assignment']);
@@ -115,6 +133,8 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
     maxRequestsPerConnection,
     perConnectionBufferLimitBytes: int(c['per_connection_buffer_limit_bytes'], 1024 * 1024),
     healthChecks: Object.freeze(healthChecks),
+    transportSocket,
+    transportSocketMatches: Object.freeze(transportSocketMatches),
     raw: Object.freeze(c),
   });
 }
@@ -135,7 +155,9 @@ export function parseLoadAssignment(la: Json, path: string, allowNamedHost: bool
       if (!ep) throw new ConfigError(`${p}.endpoint`, 'endpoint is required');
       const address = parseAddress(msg(ep['address']), `${p}.endpoint.address`, { allowNamedHost });
       const hs = str(le['health_status']) || 'UNKNOWN';
-      endpoints.push(Object.freeze({ address, weight: int(le['load_balancing_weight'], 1), healthy: hs === 'UNKNOWN' || hs === 'HEALTHY' || hs === 'DEGRADED', priority }));
+      const tsm = msg(msg(msg(le['metadata'])?.['filter_metadata'])?.['envoy.transport_socket_match']);
+      const transportSocketMatch = tsm ? Object.freeze(Object.fromEntries(Object.entries(tsm).filter(([, v]) => typeof v === 'string')) as Record<string, string>) : undefined;
+      endpoints.push(Object.freeze({ address, weight: int(le['load_balancing_weight'], 1), healthy: hs === 'UNKNOWN' || hs === 'HEALTHY' || hs === 'DEGRADED', priority, ...(transportSocketMatch ? { transportSocketMatch } : {}) }));
     });
     if (lle['load_balancing_weight'] !== undefined) warn(new ConfigError(`${path}.endpoints[${i}].load_balancing_weight`, 'locality weights are not applied yet'));
   });

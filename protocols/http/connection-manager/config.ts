@@ -12,6 +12,7 @@ import { parseRouteConfig, type RouteConfig } from '../route/route-config.ts';
 import { RouteTable, type PortStripping } from '../route/route-match.ts';
 import { parseLogFilter, type LogFilter } from '../access-log-filter.ts';
 import { parseLocalReplyConfig, type LocalReplyConfig } from './local-reply.ts';
+import { parseXfccConfig, type XfccConfig } from '../../tls/xfcc.ts';
 
 /** Type name of the HCM config. */
 export const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -58,6 +59,8 @@ export interface HcmConfig {
   readonly h2InitialStreamWindow: number;
   readonly h2InitialConnectionWindow: number;
   readonly accessLogs: readonly AccessLogEntryConfig[];
+  /** forward_client_cert_details / set_current_client_cert_details (default SANITIZE: a client's XFCC is removed). */
+  readonly xfcc: XfccConfig;
 }
 
 /** One `access_log` entry: an optional filter and the logger's config. */
@@ -88,8 +91,6 @@ const WARN_ONLY: Record<string, string> = {
   path_with_escaped_slashes_action: 'escaped-slash handling is not applied',
   upgrade_configs: 'protocol upgrades (WebSocket) are not supported yet; upgrade requests are answered 403/404 by route',
   internal_address_config: 'internal address config is not applied',
-  forward_client_cert_details: 'client certificates need TLS, which is not supported yet',
-  set_current_client_cert_details: 'client certificates need TLS, which is not supported yet',
   delayed_close_timeout: 'delayed close is not applied',
   add_user_agent: 'user agent stats are not kept',
   stream_error_on_invalid_http_message: 'invalid messages always close the connection',
@@ -152,7 +153,10 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
   const maxKb = int(c['max_request_headers_kb'], 60);
   if (maxKb < 1 || maxKb > 8192) throw new ConfigError(`${path}.max_request_headers_kb`, 'must be in [1, 8192]');
   const serverHeader = (str(c['server_header_transformation']) || 'OVERWRITE') as HcmConfig['serverHeader'];
+  const xfcc = parseXfccConfig(c, path);
+  if (!xfcc.ok) throw xfcc.errors[0]!;
   return Object.freeze({
+    xfcc: xfcc.config,
     statPrefix,
     codec,
     routeConfig,

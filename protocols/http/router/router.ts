@@ -13,6 +13,8 @@ import type { Readable } from 'node:stream';
 import type { AccessLogEntry, AccessLogger } from '../../../sidecar/contracts/access-log.ts';
 import { Continue, type BodyTransform, type ConnectionInfo, type HeaderMap, type HttpFilter, type HttpFilterCallbacks, type HttpFilterFactory, type LocalReplySpec } from '../../../sidecar/contracts/http-filter.ts';
 import type { LogFilter } from '../access-log-filter.ts';
+import type { TlsConnectionInfo } from '../../../sidecar/contracts/tls.ts';
+import { mutateXfcc, XFCC, type XfccConnection } from '../../tls/xfcc.ts';
 import type { Cluster } from '../../../sidecar/upstream/cluster.ts';
 import type { UpstreamHost } from '../../../sidecar/upstream/host.ts';
 import type { UpstreamFailure, UpstreamRequest, UpstreamResponseHandler } from '../../../sidecar/upstream/upstream-request.ts';
@@ -43,6 +45,13 @@ export interface RouterAccessLog {
 }
 
 const MAX_REPLAY_BODY = 1024 * 1024;
+/** Filter-state key of the client address as the connection manager determined it (RBAC remote_ip). */
+export const DOWNSTREAM_REMOTE_ADDRESS = 'envoy.downstream.remote_address';
+
+/** What XFCC needs of a TLS connection. */
+function xfccConnection(t: TlsConnectionInfo): XfccConnection {
+  return { peer: t.peer, localUriSans: t.local?.uriSans ?? [], peerChainPem: t.peer?.pem ? [t.peer.pem] : undefined };
+}
 const NO_FILTERS: readonly HttpFilterFactory[] = Object.freeze([]);
 /** Responses up to this size may have headers and body sent together. */
 const COALESCE_LIMIT = 16 * 1024;
@@ -143,8 +152,13 @@ export class RouterStream implements UpstreamResponseHandler {
     this.ds.onAbort(() => this.onDownstreamAbort());
     // A request body that fails (client gone) is handled by the abort path.
     this.ds.body?.on('error', () => undefined);
+    // As Envoy's connection manager: x-forwarded-*, x-request-id and XFCC are
+    // settled before any filter sees the request, so a filter (RBAC's
+    // remote_ip) cannot be steered by what the client claims.
+    this.prepareForwardedHeaders(h);
     if (this.filterFactories.length) {
       const callbacks = this.filterCallbacks();
+      callbacks.filterState.set(DOWNSTREAM_REMOTE_ADDRESS, this.clientAddress(h));
       this.filters = this.filterFactories.map((f) => f.create(callbacks));
       if (!this.decodeFilters(0)) return;
     }
@@ -155,7 +169,6 @@ export class RouterStream implements UpstreamResponseHandler {
   private route_(): void {
     const h = this.ds.headers;
     if (this.rt.draining) this.ds.closeConnectionAfter();
-    this.prepareForwardedHeaders(h);
     const authority = first(h[':authority']) ?? '';
     const table = this.table;
     const vh = table?.virtualHost(authority, this.cfg.portStripping, this.conn.localPort);
@@ -254,6 +267,9 @@ export class RouterStream implements UpstreamResponseHandler {
     if (cfg.generateRequestId && (h['x-request-id'] === undefined || (cfg.useRemoteAddress && !cfg.preserveExternalRequestId))) {
       h['x-request-id'] = randomUUID();
     }
+    const x = mutateXfcc(first(h[XFCC]), this.conn.tls ? xfccConnection(this.conn.tls) : undefined, cfg.xfcc);
+    if (x.action === 'remove') delete h[XFCC];
+    else if (x.action === 'set') h[XFCC] = x.value;
   }
 
   /** The client address as Envoy determines it (XFF with xff_num_trusted_hops). */
@@ -846,6 +862,7 @@ export class RouterStream implements UpstreamResponseHandler {
   private complete(): void {
     if (this.completed) return;
     this.completed = true;
+    if (this.filters) for (const f of this.filters) f.onDestroy?.();
     if (this.idleTimer) { clearTimeout(this.idleTimer); this.idleTimer = undefined; }
     if (this.retryTimer) { clearTimeout(this.retryTimer); this.retryTimer = undefined; }
     const now = performance.now();

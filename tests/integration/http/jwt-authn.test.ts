@@ -305,14 +305,11 @@ test('refused at load with the field path: unknown provider, missing timeout, in
 });
 
 /**
- * ROUTER BUG (reported to the lead, not ours to fix): the HTTP filter
- * contract says onDestroy() runs when the stream ends (completed or reset),
- * so a filter waiting after StopIteration (a JWKS fetch, a Redis round trip)
- * can release what it holds; protocols/http/router/router.ts never calls it.
- * A probe filter that stops and waits shows it: the client goes away and
- * onDestroy is never called. Flip to `test` once the router calls it.
+ * The HTTP filter contract: onDestroy() runs when the stream ends (completed
+ * or reset), so a filter waiting after StopIteration (a JWKS fetch) can
+ * release what it holds. A probe filter that stops and waits shows it.
  */
-test.failing('a stream reset while a filter waits after StopIteration calls the filter\'s onDestroy', async () => {
+test('a stream reset while a filter waits after StopIteration calls the filter\'s onDestroy', async () => {
   const { createRegistry, buildSnapshot, parseRouteTable } = await import('../../../sidecar/main.ts');
   const { Server } = await import('../../../sidecar/lifecycle/server.ts');
   const { LogRegistry } = await import('../../../sidecar/lifecycle/log.ts');

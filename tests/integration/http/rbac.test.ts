@@ -210,19 +210,12 @@ test('refused at load, naming the field: the matcher API, CEL conditions, custom
 });
 
 /**
- * ROUTER BUG (reported to the lead, not ours to fix): Envoy's connection
- * manager appends the peer to X-Forwarded-For (use_remote_address: true)
- * and resolves the downstream remote address BEFORE the decoder filters
- * run, so `remote_ip` is the peer whatever the client sends. Our router runs
- * the filters first and prepares X-Forwarded-For afterwards (route_ ->
- * prepareForwardedHeaders), so the RBAC filter can only derive remote_ip
- * from the client's own X-Forwarded-For: a spoofable remote_ip. Fix: have
- * the router compute the client address (clientAddress) before
- * decodeFilters and publish it in filterState under
- * 'envoy.downstream.remote_address' (rbac-filter.ts reads that key), or
- * prepare the forwarded headers before the filters. Flip to `test` then.
+ * Envoy's connection manager settles X-Forwarded-For and the client address
+ * before the decoder filters run, so `remote_ip` is the peer whatever the
+ * client sends (the router publishes it in filter state under
+ * 'envoy.downstream.remote_address').
  */
-test.failing('use_remote_address: a client-sent X-Forwarded-For does not make remote_ip match', async () => {
+test('use_remote_address: a client-sent X-Forwarded-For does not make remote_ip match', async () => {
   const sc = await startSidecar(withFilters(up, `- name: envoy.filters.http.rbac
   typed_config:
     "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC

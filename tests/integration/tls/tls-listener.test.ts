@@ -198,6 +198,9 @@ describe('TLS termination', () => {
     expect((await curl([...base, '--http2', `https://db.example.com:${sc.port('https')}/h2`])).out).toBe('200 2');
     const seen = up.seen.find((r) => r.path === '/h2');
     expect(seen?.headers['x-forwarded-proto']).toBe('https');
+    // No client certificate: a client-sent XFCC is removed (SANITIZE_SET), never forwarded.
+    await curl([...base, '--http1.1', '-H', 'x-forwarded-client-cert: URI=spiffe://cluster.local/ns/x/sa/forged', `https://db.example.com:${sc.port('https')}/forged`]);
+    expect(up.seen.find((r) => r.path === '/forged')?.headers['x-forwarded-client-cert']).toBeUndefined();
     expect(sc.stat(`listener.127.0.0.1_0.ssl.handshake`)).toBeGreaterThanOrEqual(2);
   });
 });
@@ -206,9 +209,11 @@ describe('mTLS (require_client_certificate, SAN matcher, CA and certificate from
   const url = (): string => `https://db.example.com:${sc.port('mtls')}/mtls`;
   const base = (): string[] => ['--cacert', caFile, '--resolve', `db.example.com:${sc.port('mtls')}:127.0.0.1`, '-o', '/dev/null', '-w', '%{http_code}'];
 
-  test('the right client certificate gets 200', async () => {
-    const r = await curl([...base(), '--cert', certs.client[0], '--key', certs.client[1], url()]);
+  test('the right client certificate gets 200; the upstream sees its SPIFFE id in x-forwarded-client-cert, not what the client claimed', async () => {
+    const r = await curl([...base(), '--cert', certs.client[0], '--key', certs.client[1], '-H', 'x-forwarded-client-cert: URI=spiffe://cluster.local/ns/kube-system/sa/admin', url()]);
     expect(r.out).toBe('200');
+    const xfcc = String(up.seen.filter((x) => x.path === '/mtls').at(-1)?.headers['x-forwarded-client-cert']);
+    expect(xfcc).toMatch(/^By=spiffe:\/\/cluster\.local\/ns\/db\/sa\/postgres;Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/app\/sa\/client$/);
   });
 
   test('no client certificate fails the handshake', async () => {
