@@ -44,7 +44,7 @@ const COMMANDS: Record<string, (c: HeaderFormatContext) => string> = {
   DOWNSTREAM_LOCAL_ADDRESS: (c) => `${c.connection.localAddress}:${c.connection.localPort}`,
   DOWNSTREAM_LOCAL_ADDRESS_WITHOUT_PORT: (c) => c.connection.localAddress,
   DOWNSTREAM_LOCAL_PORT: (c) => String(c.connection.localPort),
-  DOWNSTREAM_PEER_URI_SAN: (c) => c.connection.peerPrincipal ?? '',
+  DOWNSTREAM_PEER_URI_SAN: (c) => c.connection.tls?.peer?.uriSans.join(',') ?? '',
   UPSTREAM_REMOTE_ADDRESS: (c) => c.upstreamAddress ?? '',
   PROTOCOL: (c) => c.protocol,
   HOSTNAME: () => HOST,

@@ -7,7 +7,7 @@
  * a truncated or stalled handshake, an expired client certificate).
  */
 import { execFile, spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -36,6 +36,7 @@ const foreign = issueDevWorkload(otherCa, { uris: [spiffeId('cluster.local', 'ap
 const expired = issueDevWorkload(ca, { uris: [spiffeId('cluster.local', 'app', 'client')], expired: true });
 
 const caFile = file('ca.pem', ca.caPem);
+const accessLog = file('access.log', '');
 const certs = {
   client: [file('client.pem', client.chainPem), file('client.key', client.keyPem)],
   wrongSa: [file('wrong.pem', wrongSa.chainPem), file('wrong.key', wrongSa.keyPem)],
@@ -46,12 +47,12 @@ const certs = {
 const indent = (yaml: string): string => yaml.split('\n').map((l) => `  ${l}`).join('\n');
 const inline = (pem: string): string => JSON.stringify({ inline_string: pem });
 
-function hcm(prefix: string, cluster: string): string {
+function hcm(prefix: string, cluster: string, extra = ''): string {
   return `
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: ${prefix}
+          stat_prefix: ${prefix}${extra}
           forward_client_cert_details: SANITIZE_SET
           set_current_client_cert_details: { uri: true, subject: true }
           route_config:
@@ -115,7 +116,13 @@ static_resources:
                 - san_type: URI
                   matcher: { prefix: "spiffe://cluster.local/ns/app/" }
               validation_context_sds_secret_config: { name: mesh-ca }
-      filters:${hcm('mtls', 'db')}
+      filters:${hcm('mtls', 'db', `
+          access_log:
+          - name: envoy.access_loggers.file
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+              path: ${accessLog}
+              log_format: { text_format_source: { inline_string: "%DOWNSTREAM_PEER_URI_SAN% %DOWNSTREAM_LOCAL_URI_SAN% %DOWNSTREAM_TLS_VERSION% %REQUESTED_SERVER_NAME% %REQ(:PATH)%\\n" } }`)}
   - name: sni
     address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     listener_filters:
@@ -213,6 +220,8 @@ describe('mTLS (require_client_certificate, SAN matcher, CA and certificate from
     const r = await curl([...base(), '--cert', certs.client[0], '--key', certs.client[1], '-H', 'x-forwarded-client-cert: URI=spiffe://cluster.local/ns/kube-system/sa/admin', url()]);
     expect(r.out).toBe('200');
     const xfcc = String(up.seen.filter((x) => x.path === '/mtls').at(-1)?.headers['x-forwarded-client-cert']);
+    await until(() => readFileSync(accessLog, 'utf8').includes('/mtls'), 5000, 'access log line');
+    expect(readFileSync(accessLog, 'utf8')).toContain('spiffe://cluster.local/ns/app/sa/client spiffe://cluster.local/ns/db/sa/postgres TLSv1.3 db.example.com /mtls');
     expect(xfcc).toMatch(/^By=spiffe:\/\/cluster\.local\/ns\/db\/sa\/postgres;Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/app\/sa\/client$/);
   });
 
