@@ -33,6 +33,7 @@ import { RouteTable } from '../protocols/http/route/route-match.ts';
 import { setup as setupHttpInspector } from '../protocols/http/http-inspector.ts';
 import { setup as setupRawBuffer } from '../protocols/tcp/raw-buffer.ts';
 import { setup as setupTcpProxy } from '../protocols/tcp/tcp-proxy.ts';
+import { setup as setupNetworkRbac } from '../protocols/tcp/network-rbac-filter.ts';
 import { setup as setupTlsInspector } from '../protocols/tls/tls-inspector.ts';
 import { setup as setupTls } from '../protocols/tls/tls-transport.ts';
 import { setup as setupOriginalDst } from './listener/original-dst.ts';
@@ -66,6 +67,7 @@ export function createRegistry(): ExtensionRegistry {
   setupRbac(registry);
   setupRawBuffer(registry);
   setupTcpProxy(registry);
+  setupNetworkRbac(registry);
   setupTlsInspector(registry);
   setupTls(registry);
   setupHttpInspector(registry);

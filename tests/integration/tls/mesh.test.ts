@@ -58,6 +58,14 @@ ${extra}
           route_config: { virtual_hosts: [{ name: all, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: ${cluster} } }] }] }
           http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]`;
 
+/** Network RBAC allowing only connections whose peer certificate carries `principal`. */
+const rbac = (prefix: string, principal: string): string => `
+      - name: envoy.filters.network.rbac
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC
+          stat_prefix: ${prefix}
+          rules: { policies: { mesh: { permissions: [{ any: true }], principals: [{ authenticated: { principal_name: { exact: "${principal}" } } }] } } }`;
+
 const tcp = (prefix: string, cluster: string): string => `
       - name: envoy.filters.network.tcp_proxy
         typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: ${prefix}, cluster: ${cluster} }`;
@@ -92,7 +100,7 @@ let echo: net.Server;
 let echoPort: number;
 let dbSidecar: SidecarProcess;
 let appSidecar: SidecarProcess;
-const ports = { dbHttp: 0, dbTcp: 0, dbAdmin: 0, appHttp: 0, appH2: 0, appTcp: 0, appWrong: 0, appAdmin: 0 };
+const ports = { dbHttp: 0, dbTcp: 0, dbTcpDenied: 0, dbAdmin: 0, appHttp: 0, appH2: 0, appTcp: 0, appTcpDenied: 0, appWrong: 0, appAdmin: 0 };
 
 beforeAll(async () => {
   up = await startHttpUpstream('db-app');
@@ -113,7 +121,12 @@ static_resources:${rootCa}
     address: { socket_address: { address: 127.0.0.1, port_value: ${ports.dbTcp} } }
     filter_chains:
     - transport_socket:${tlsContext('Downstream', files.dbCert, files.dbKey, appId, '            require_client_certificate: true')}
-      filters:${tcp('inbound_tcp', 'local_echo')}
+      filters:${rbac('inbound_tcp', appId)}${tcp('inbound_tcp', 'local_echo')}
+  - name: inbound_tcp_denied
+    address: { socket_address: { address: 127.0.0.1, port_value: ${ports.dbTcpDenied} } }
+    filter_chains:
+    - transport_socket:${tlsContext('Downstream', files.dbCert, files.dbKey, appId, '            require_client_certificate: true')}
+      filters:${rbac('inbound_tcp_denied', spiffeId('cluster.local', 'ops', 'backup'))}${tcp('inbound_tcp_denied', 'local_echo')}
   clusters:
   - { name: local_app, type: STATIC, connect_timeout: 1s, load_assignment: { cluster_name: local_app, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${up.port} } } } }] }] } }
   - { name: local_echo, type: STATIC, connect_timeout: 1s, load_assignment: { cluster_name: local_echo, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${echoPort} } } } }] }] } }
@@ -138,7 +151,11 @@ static_resources:${rootCa}
     address: { socket_address: { address: 127.0.0.1, port_value: ${ports.appTcp} } }
     filter_chains:
     - filters:${tcp('outbound_tcp', 'db_tcp')}
-  clusters:${meshCluster('db_http', ports.dbHttp, dbId)}${meshCluster('db_http2', ports.dbHttp, dbId, true)}${meshCluster('db_wrong_identity', ports.dbHttp, spiffeId('cluster.local', 'db', 'someone-else'))}${meshCluster('db_tcp', ports.dbTcp, dbId)}
+  - name: outbound_tcp_denied
+    address: { socket_address: { address: 127.0.0.1, port_value: ${ports.appTcpDenied} } }
+    filter_chains:
+    - filters:${tcp('outbound_tcp_denied', 'db_tcp_denied')}
+  clusters:${meshCluster('db_http', ports.dbHttp, dbId)}${meshCluster('db_http2', ports.dbHttp, dbId, true)}${meshCluster('db_wrong_identity', ports.dbHttp, spiffeId('cluster.local', 'db', 'someone-else'))}${meshCluster('db_tcp', ports.dbTcp, dbId)}${meshCluster('db_tcp_denied', ports.dbTcpDenied, dbId)}
 `;
   dbSidecar = await startProcess(write('db.yaml', dbYaml), ports.dbAdmin);
   appSidecar = await startProcess(write('app.yaml', appYaml), ports.appAdmin);
@@ -182,6 +199,19 @@ test('a raw TCP stream crosses both sidecars over mTLS', async () => {
   s.write('ping over mtls');
   await until(() => got === 'ping over mtls', 10_000, 'echo through the mesh');
   s.destroy();
+});
+
+test('network RBAC on the server side: a peer SPIFFE id outside the policy is closed before tcp_proxy; the allowed one was counted', async () => {
+  const s = net.connect(ports.appTcpDenied, '127.0.0.1');
+  s.on('error', () => undefined);
+  let got = '';
+  s.on('data', (d) => (got += d.toString()));
+  s.write('let me in');
+  await new Promise<void>((r) => s.on('close', () => r()));
+  expect(got).toBe('');
+  expect(await stat(ports.dbAdmin, 'inbound_tcp_denied.rbac.denied')).toBe(1);
+  expect(await stat(ports.dbAdmin, 'inbound_tcp.rbac.allowed')).toBeGreaterThanOrEqual(1);
+  expect(await stat(ports.dbAdmin, 'tcp.inbound_tcp_denied.downstream_cx_total')).toBe(0);
 });
 
 test('a server whose SPIFFE id is not the expected one is refused: 503 UF with the TLS reason', async () => {
