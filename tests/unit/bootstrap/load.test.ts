@@ -202,11 +202,11 @@ ${ROUTER}`));
   });
 
   test('an Envoy API type this sidecar does not implement is an error naming it', async () => {
-    const errs = await bootstrapErrors(hcmWithFilters(`          - name: cors
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors }
+    const errs = await bootstrapErrors(hcmWithFilters(`          - name: cache
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig }
 ${ROUTER}`));
     expect(errs).toEqual([
-      "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config: unsupported HTTP filter type URL 'type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors' (not implemented by this sidecar)",
+      "static_resources.listeners[0].filter_chains[0].filters[0].typed_config.http_filters[0].typed_config: unsupported HTTP filter type URL 'type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig' (not implemented by this sidecar)",
     ]);
   });
 });
@@ -225,11 +225,11 @@ ${ROUTER}`) }, createRegistry());
   });
 
   test('an optional filter of a known but unimplemented Envoy type is skipped with a warning', async () => {
-    const snap = await buildSnapshot({ configYaml: hcmWithFilters(`          - name: cors
+    const snap = await buildSnapshot({ configYaml: hcmWithFilters(`          - name: cache
             is_optional: true
-            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.cors.v3.Cors }
+            typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.cache.v3.CacheConfig }
 ${ROUTER}`) }, createRegistry());
-    expect(snap.warnings.map((w) => w.message)).toContainEqual(expect.stringMatching(/http_filters\[0\]: optional HTTP filter 'cors' skipped/));
+    expect(snap.warnings.map((w) => w.message)).toContainEqual(expect.stringMatching(/http_filters\[0\]: optional HTTP filter 'cache' skipped/));
   });
 
   test('the same filter without is_optional is an error', async () => {
