@@ -8,6 +8,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import https from 'node:https';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -47,7 +48,7 @@ const certs = {
 const indent = (yaml: string): string => yaml.split('\n').map((l) => `  ${l}`).join('\n');
 const inline = (pem: string): string => JSON.stringify({ inline_string: pem });
 
-function hcm(prefix: string, cluster: string, extra = ''): string {
+function hcm(prefix: string, cluster: string, extra = '', filters = ''): string {
   return `
       - name: envoy.filters.network.http_connection_manager
         typed_config:
@@ -62,7 +63,7 @@ function hcm(prefix: string, cluster: string, extra = ''): string {
               routes:
               - match: { prefix: "/" }
                 route: { cluster: ${cluster} }
-          http_filters:
+          http_filters:${filters}
           - name: envoy.filters.http.router
             typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router }`;
 }
@@ -70,10 +71,16 @@ function hcm(prefix: string, cluster: string, extra = ''): string {
 let sc: TestSidecar;
 let up: TestUpstream;
 let up2: TestUpstream;
+/** A TLS server of its own (certificate for pass.example.com), reached by SNI passthrough. */
+let tlsUpstream: https.Server;
+const passCert = issueDevWorkload(ca, { dnsNames: ['pass.example.com'] });
 
 beforeAll(async () => {
   up = await startHttpUpstream('db');
   up2 = await startHttpUpstream('admin');
+  tlsUpstream = https.createServer({ cert: passCert.chainPem, key: passCert.keyPem }, (req, res) => res.end(`tls upstream saw ${req.url}`));
+  await new Promise<void>((r) => tlsUpstream.listen(0, '127.0.0.1', r));
+  const tlsUpstreamPort = (tlsUpstream.address() as net.AddressInfo).port;
   sc = await startSidecar(`
 admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
 static_resources:
@@ -122,7 +129,15 @@ static_resources:
             typed_config:
               "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
               path: ${accessLog}
-              log_format: { text_format_source: { inline_string: "%DOWNSTREAM_PEER_URI_SAN% %DOWNSTREAM_LOCAL_URI_SAN% %DOWNSTREAM_TLS_VERSION% %REQUESTED_SERVER_NAME% %REQ(:PATH)%\\n" } }`)}
+              log_format: { text_format_source: { inline_string: "%DOWNSTREAM_PEER_URI_SAN% %DOWNSTREAM_LOCAL_URI_SAN% %DOWNSTREAM_TLS_VERSION% %REQUESTED_SERVER_NAME% %REQ(:PATH)%\\n" } }`, `
+          - name: envoy.filters.http.rbac
+            typed_config:
+              "@type": type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC
+              rules:
+                policies:
+                  app-reads:
+                    permissions: [{ url_path: { path: { prefix: /mtls } } }]
+                    principals: [{ authenticated: { principal_name: { exact: "spiffe://cluster.local/ns/app/sa/client" } } }]`)}
   - name: sni
     address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     listener_filters:
@@ -137,6 +152,10 @@ static_resources:
           common_tls_context:
             tls_certificates: [{ certificate_chain: ${inline(server.chainPem)}, private_key: ${inline(server.keyPem)} }]
       filters:${hcm('sni_db', 'db')}
+    - filter_chain_match: { server_names: [pass.example.com] }
+      filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: passthrough, cluster: tls_upstream }
     - filter_chain_match: { server_names: ["*.example.com"] }
       transport_socket:
         name: envoy.transport_sockets.tls
@@ -148,6 +167,7 @@ static_resources:
   clusters:
 ${indent(staticCluster('db', [up.port]))}
 ${indent(staticCluster('admin', [up2.port]))}
+${indent(staticCluster('tls_upstream', [tlsUpstreamPort]))}
 `);
 });
 
@@ -155,6 +175,7 @@ afterAll(async () => {
   await sc.stop();
   await up.close();
   await up2.close();
+  tlsUpstream.close();
 });
 
 async function curl(args: string[]): Promise<{ code: number; out: string; err: string }> {
@@ -225,6 +246,13 @@ describe('mTLS (require_client_certificate, SAN matcher, CA and certificate from
     expect(xfcc).toMatch(/^By=spiffe:\/\/cluster\.local\/ns\/db\/sa\/postgres;Hash=[0-9a-f]{64};Subject="";URI=spiffe:\/\/cluster\.local\/ns\/app\/sa\/client$/);
   });
 
+  test('HTTP RBAC on the SPIFFE principal: the client may read /mtls* but gets 403 RBAC: access denied elsewhere', async () => {
+    const r = await curl(['--cacert', caFile, '--resolve', `db.example.com:${sc.port('mtls')}:127.0.0.1`, '--cert', certs.client[0], '--key', certs.client[1], '-w', ' %{http_code}', `https://db.example.com:${sc.port('mtls')}/admin`]);
+    expect(r.out).toBe('RBAC: access denied 403');
+    expect(sc.stat('http.mtls.rbac.denied')).toBeGreaterThanOrEqual(1);
+    expect(sc.stat('http.mtls.rbac.allowed')).toBeGreaterThanOrEqual(1);
+  });
+
   test('no client certificate fails the handshake', async () => {
     const r = await curl([...base(), url()]);
     expect(r.code).not.toBe(0);
@@ -262,6 +290,14 @@ describe('SNI', () => {
     expect(up2.seen.some((r) => r.path === '/b')).toBe(true);
     expect(sc.stat('http.sni_admin.downstream_rq_total')).toBeGreaterThanOrEqual(1);
   });
+});
+
+test('TLS passthrough by SNI: the TLS upstream terminates the client\'s session untouched (its own certificate)', async () => {
+  const port = sc.port('sni');
+  const r = await curl(['-v', '--cacert', caFile, '--resolve', `pass.example.com:${port}:127.0.0.1`, `https://pass.example.com:${port}/through`]);
+  expect(r.out).toBe('tls upstream saw /through');
+  expect(r.err).toMatch(/subjectAltName: host "pass.example.com" matched cert's "pass.example.com"/);
+  expect(sc.stat('tcp.passthrough.downstream_cx_total')).toBeGreaterThanOrEqual(1);
 });
 
 describe('bad input', () => {
