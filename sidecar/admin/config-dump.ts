@@ -13,6 +13,10 @@
  *  - `name_regex=<RE2>`: full match on resource names (400 if invalid);
  *  - `include_eds`: adds EndpointsConfigDump built from the clusters' hosts.
  * Secrets (private keys, passwords) are redacted as `MessageUtil::redact`.
+ * SecretsConfigDump (static_secrets, dynamic_active_secrets,
+ * dynamic_warming_secrets) comes last, as Envoy's `secrets` tracker, when
+ * there is any secret; its Secrets are redacted by protocols/tls's
+ * redactSensitive (a redacted `inline_bytes` reads `W3JlZGFjdGVkXQ==`).
  */
 
 import { socketAddressJson } from './admin-address.ts';
@@ -29,6 +33,7 @@ import {
 import type { FieldMaskTree, JsonObject } from './field-mask.ts';
 import { compileRe2 } from './re2-pattern.ts';
 import type { ServerView } from './server-view.ts';
+import { redactSensitive } from '../../protocols/tls/secrets.ts';
 
 const TYPE_PREFIX = 'type.googleapis.com/';
 
@@ -98,6 +103,16 @@ const SCHEMAS = {
         itemType: 'envoy.admin.v3.RoutesConfigDump.DynamicRouteConfig',
         anyField: 'route_config',
       },
+    },
+  },
+  secrets: {
+    typeName: 'envoy.admin.v3.SecretsConfigDump',
+    singular: [],
+    messages: [],
+    repeated: {
+      static_secrets: { itemType: 'envoy.admin.v3.SecretsConfigDump.StaticSecret', anyField: 'secret' },
+      dynamic_active_secrets: { itemType: 'envoy.admin.v3.SecretsConfigDump.DynamicSecret', anyField: 'secret' },
+      dynamic_warming_secrets: { itemType: 'envoy.admin.v3.SecretsConfigDump.DynamicSecret', anyField: 'secret' },
     },
   },
 } as const satisfies Record<string, DumpSchema>;
@@ -202,6 +217,29 @@ function buildSections(view: ServerView, match: (name: string) => boolean, inclu
     .filter((r) => match(r.name))
     .map((r) => ({ version_info: r.versionInfo, route_config: any('envoy.config.route.v3.RouteConfiguration', r.raw), last_updated: rfc3339(r.lastUpdated) }));
   sections.set('routes', { schema: SCHEMAS.routes, fields: { static_route_configs: routes, dynamic_route_configs: dynamicRoutes } });
+  const secrets = view.secretsDump?.();
+  if (secrets && secrets.static.length + secrets.dynamicActive.length + secrets.dynamicWarming.length > 0) {
+    const secret = (raw: Readonly<Record<string, unknown>>): JsonObject => {
+      const { '@type': _type, ...rest } = raw as JsonObject;
+      return { '@type': `${TYPE_PREFIX}envoy.extensions.transport_sockets.tls.v3.Secret`, ...redactSensitive(rest) };
+    };
+    // DynamicSecret: version_info omitted when empty (proto3 JSON).
+    const dynamic = (s: { name: string; versionInfo: string; lastUpdated: Date }, raw: Readonly<Record<string, unknown>>): JsonObject => ({
+      name: s.name,
+      ...(s.versionInfo ? { version_info: s.versionInfo } : {}),
+      last_updated: rfc3339(s.lastUpdated),
+      secret: secret(raw),
+    });
+    sections.set('secrets', {
+      schema: SCHEMAS.secrets,
+      fields: {
+        static_secrets: secrets.static.filter((s) => match(s.name)).map((s) => ({ name: s.name, last_updated: rfc3339(s.lastUpdated), secret: secret(s.raw) })),
+        dynamic_active_secrets: secrets.dynamicActive.filter((s) => match(s.name)).map((s) => dynamic(s, s.raw)),
+        // Envoy dumps a warming secret with its name only.
+        dynamic_warming_secrets: secrets.dynamicWarming.filter((s) => match(s.name)).map((s) => dynamic(s, { name: s.name })),
+      },
+    });
+  }
   return sections;
 }
 

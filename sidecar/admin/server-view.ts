@@ -60,8 +60,18 @@ export interface DynamicRouteView {
   readonly raw: Readonly<Record<string, unknown>>;
 }
 
+/** Secrets for /config_dump's SecretsConfigDump (raw Secrets, not yet redacted). */
+export interface SecretsView {
+  readonly static: ReadonlyArray<{ readonly name: string; readonly lastUpdated: Date; readonly raw: Readonly<Record<string, unknown>> }>;
+  readonly dynamicActive: ReadonlyArray<{ readonly name: string; readonly versionInfo: string; readonly lastUpdated: Date; readonly raw: Readonly<Record<string, unknown>> }>;
+  /** Subscribed, not arrived yet (version_info `uninitialized`). */
+  readonly dynamicWarming: ReadonlyArray<{ readonly name: string; readonly versionInfo: string; readonly lastUpdated: Date }>;
+}
+
 /** The server as the admin API sees it. */
 export interface ServerView {
+  /** Static and SDS secrets (none without TLS). */
+  secretsDump?(): SecretsView;
   /** RDS route configurations (none without xDS). */
   dynamicRouteConfigs?(): readonly DynamicRouteView[];
   /** Accepted CDS and LDS version_info (undefined without xDS). */

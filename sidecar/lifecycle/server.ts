@@ -6,10 +6,10 @@
  * with Connection: close, HTTP/2 gets GOAWAY, in-flight requests finish) ->
  * exit after --drain-time-s or when no connection is left.
  */
-import { InvariantError } from '../contracts/errors.ts';
+import { ConfigError, ConfigErrors, InvariantError } from '../contracts/errors.ts';
 import type { ExtensionRegistry } from '../contracts/extension.ts';
 import type { Gauge } from '../contracts/stats.ts';
-import type { ClusterView, DynamicRouteView, ListenerView, ServerState, ServerView } from '../admin/server-view.ts';
+import type { ClusterView, DynamicRouteView, ListenerView, SecretsView, ServerState, ServerView } from '../admin/server-view.ts';
 import { startAdmin } from '../admin/admin-server.ts';
 import { createAccessLogger, type AccessLoggerConfig } from '../access-log/extension.ts';
 import { AccessLogManager } from '../access-log/sinks.ts';
@@ -22,6 +22,9 @@ import { XdsManager, type RouteTableParser } from '../../xds/subscription/xds-ma
 import { addressString } from '../../xds/translate/address.ts';
 import type { LogRegistry } from './log.ts';
 import { SecretStore } from '../secrets/secret-store.ts';
+import { checkSecretMaterial } from '../secrets/secret-check.ts';
+import { SdsManager } from '../../xds/subscription/sds-manager.ts';
+import { sdsRefsOfClusters, sdsRefsOfListeners } from '../../xds/subscription/sds-refs.ts';
 
 /** How the server was started. */
 export interface ServerOptions {
@@ -58,6 +61,8 @@ export class Server implements ServerView {
   readonly routeTables = new Map<string, unknown>();
   /** TLS secrets by name (static_resources.secrets and SDS). */
   readonly secrets = new SecretStore();
+  /** SDS subscriptions (over ADS or SDS streams) filling `secrets`. */
+  private readonly sds: SdsManager;
   private admin: { port: number; close(): Promise<void> } | undefined;
   private readonly stateGauge: Gauge;
   private readonly liveGauge: Gauge;
@@ -107,6 +112,25 @@ export class Server implements ServerView {
       secrets: this.secrets,
       log: { debug: (o, m) => conn.debug(o, m), info: (o, m) => conn.info(o, m), warn: (o, m) => conn.warn(o, m) },
     });
+    const sdsLog = opts.logs.get('config');
+    this.sds = new SdsManager({
+      staticClusters: opts.snapshot.clusters,
+      staticSecretNames: new Set(opts.snapshot.secrets.map((x) => x.name)),
+      node: opts.snapshot.node,
+      version: opts.version,
+      parser: opts.registry.secretParser,
+      adsAvailable: opts.snapshot.xds?.ads !== undefined,
+      stats: this.stats,
+      log: { info: (o, m) => sdsLog.info(o, m), warn: (o, m) => sdsLog.warn(o, m) },
+      sink: {
+        apply: (m) => {
+          const refused = checkSecretMaterial(m);
+          if (!refused) this.secrets.set(m);
+          return refused;
+        },
+        remove: (name) => this.secrets.delete(name),
+      },
+    });
   }
 
   /** The current server state. */
@@ -147,6 +171,12 @@ export class Server implements ServerView {
     this.setState('INITIALIZING');
     const t0 = performance.now();
     for (const secret of this.opts.snapshot.secrets) this.secrets.set(secret);
+    // SDS secrets the static listeners and clusters name: subscribed before they are built.
+    const sdsErrors: string[] = [];
+    const staticRefs = [...sdsRefsOfClusters(this.opts.snapshot.clusters, sdsErrors), ...sdsRefsOfListeners(this.opts.snapshot.listeners, sdsErrors)];
+    sdsErrors.push(...this.sds.check(['static'], staticRefs));
+    if (sdsErrors.length) throw new ConfigErrors(sdsErrors.map((e) => new ConfigError('static_resources', e)));
+    this.sds.setRefs('static', staticRefs);
     await this.clustersMgr.apply(this.opts.snapshot.clusters);
     const source = this.opts.snapshot.xds;
     if (source) {
@@ -166,6 +196,7 @@ export class Server implements ServerView {
         parseRouteTable: this.opts.xdsRouteParser,
         stats: this.stats,
         log: { info: (o, m) => xlog.info(o, m), warn: (o, m) => xlog.warn(o, m) },
+        sds: this.sds,
         sink: {
           applyClusters: (all) => this.clustersMgr.apply(all),
           applyEndpoints: (n, eps) => this.clustersMgr.applyEndpoints(n, eps),
@@ -178,6 +209,8 @@ export class Server implements ServerView {
     } else {
       await this.listenersMgr.start(this.opts.snapshot.listeners);
     }
+    // Static listeners and clusters warm on their SDS secrets too (initial_fetch_timeout bounds it).
+    await this.sds.whenSettled(staticRefs.map((r) => r.name));
     this.stats.scope('server').histogram('initialization_time_ms').record(performance.now() - t0);
     this.setState('LIVE');
     log.info({ listeners: this.listenersMgr.all().map((l) => `${l.config.name}@${l.port}`) }, 'all listeners started; server LIVE');
@@ -235,6 +268,18 @@ export class Server implements ServerView {
     return [...(this.xds?.dynamic.routes.values() ?? [])];
   }
 
+  /** ServerView: static and SDS secrets for /config_dump (SecretsConfigDump). */
+  secretsDump(): SecretsView {
+    const raws = (this.opts.snapshot.bootstrap['static_resources'] as { secrets?: Array<Record<string, unknown>> } | undefined)?.secrets ?? [];
+    const updated = new Map(this.secrets.entries().map((e) => [e.material.name, e.updated]));
+    const dyn = this.sds.dump();
+    return {
+      static: raws.map((raw) => ({ name: String(raw['name'] ?? ''), lastUpdated: updated.get(String(raw['name'] ?? '')) ?? this.startedAt, raw })),
+      dynamicActive: dyn.active.map((s) => ({ name: s.name, versionInfo: s.versionInfo, lastUpdated: s.lastUpdated, raw: s.raw ?? {} })),
+      dynamicWarming: dyn.warming.map((s) => ({ name: s.name, versionInfo: s.versionInfo, lastUpdated: s.lastUpdated })),
+    };
+  }
+
   /** ServerView: accepted CDS/LDS versions. */
   xdsVersions(): { cds?: string; lds?: string } {
     if (!this.xds) return {};
@@ -272,6 +317,7 @@ export class Server implements ServerView {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     if (this.ticker) clearInterval(this.ticker);
     this.xds?.close();
+    this.sds.close();
     const left = this.listenersMgr.activeConnections;
     if (left) this.opts.logs.get('main').warn({ connections: left }, 'drain time over; closing remaining connections');
     this.listenersMgr.closeAll();

@@ -38,6 +38,8 @@ export interface TypeUpdate {
   readonly changed: readonly string[];
   /** Names removed by this response. */
   readonly removed: readonly string[];
+  /** Names the response carried (changed or not). */
+  readonly received: readonly string[];
   readonly versionInfo: string;
 }
 
@@ -58,6 +60,23 @@ export interface AdsClientOptions {
   readonly backoffBaseMs?: number;
   readonly backoffMaxMs?: number;
   readonly random?: () => number;
+  /**
+   * The gRPC methods (default: the aggregated service). A per-type service
+   * such as SecretDiscoveryService (StreamSecrets/DeltaSecrets) speaks the
+   * same protocol for its one type.
+   */
+  readonly paths?: { readonly sotw: string; readonly delta: string };
+  /**
+   * Reports the stream's connected state; default: the
+   * `control_plane.connected_state` gauge (an SDS stream sets Envoy's
+   * `sds.<secret>.control_plane.connected_state` per secret instead).
+   */
+  readonly onConnectedState?: (connected: boolean) => void;
+  /**
+   * Types whose update_* stats the handler keeps itself (SDS counts per
+   * secret: `sds.<name>.update_success`); no per-type counters for these.
+   */
+  readonly handlerCountedTypes?: ReadonlySet<string>;
 }
 
 interface TypeState {
@@ -68,6 +87,10 @@ interface TypeState {
   nonce: string;
   stats: { attempt: Counter; success: Counter; rejected: Counter; version: Gauge };
 }
+
+const NO_COUNTER: Counter = { inc: () => undefined, value: () => 0 };
+const NO_GAUGE: Gauge = { set: () => undefined, inc: () => undefined, dec: () => undefined, value: () => 0 };
+const NO_STATS: TypeState['stats'] = { attempt: NO_COUNTER, success: NO_COUNTER, rejected: NO_COUNTER, version: NO_GAUGE };
 
 type Stream = grpc.ClientDuplexStream<DiscoveryRequest | DeltaDiscoveryRequest, DiscoveryResponse | DeltaDiscoveryResponse>;
 
@@ -87,7 +110,7 @@ export class AdsClient {
   private retryTimer: NodeJS.Timeout | undefined;
   /** Serialises response handling: one update is validated at a time. */
   private queue: Promise<void> = Promise.resolve();
-  private readonly connectedGauge: Gauge;
+  private readonly setConnected: (connected: boolean) => void;
 
   constructor(opts: AdsClientOptions) {
     this.opts = opts;
@@ -95,7 +118,11 @@ export class AdsClient {
       'grpc.keepalive_time_ms': 30_000,
       'grpc.max_receive_message_length': 64 * 1024 * 1024,
     });
-    this.connectedGauge = opts.stats.scope('control_plane').gauge('connected_state');
+    if (opts.onConnectedState) this.setConnected = opts.onConnectedState;
+    else {
+      const gauge = opts.stats.scope('control_plane').gauge('connected_state');
+      this.setConnected = (c) => gauge.set(c ? 1 : 0);
+    }
   }
 
   /** Subscribes to a type: `'*'` for a wildcard, or the exact set of names. */
@@ -103,13 +130,12 @@ export class AdsClient {
     let st = this.types.get(typeUrl);
     const next = names === '*' ? null : new Set(names);
     if (!st) {
-      const s = this.opts.stats.scope(typeShortName(typeUrl) === 'cds' ? 'cluster_manager.cds' : typeShortName(typeUrl) === 'lds' ? 'listener_manager.lds' : typeShortName(typeUrl));
       st = {
         names: next,
         resources: new Map(),
         versionInfo: '',
         nonce: '',
-        stats: { attempt: s.counter('update_attempt'), success: s.counter('update_success'), rejected: s.counter('update_rejected'), version: s.gauge('version') },
+        stats: this.opts.handlerCountedTypes?.has(typeUrl) ? NO_STATS : this.typeStats(typeUrl),
       };
       this.types.set(typeUrl, st);
       this.sendSubscription(typeUrl, st, next ? [...next] : [], []);
@@ -126,6 +152,12 @@ export class AdsClient {
     }
   }
 
+  private typeStats(typeUrl: string): TypeState['stats'] {
+    const short = typeShortName(typeUrl);
+    const s = this.opts.stats.scope(short === 'cds' ? 'cluster_manager.cds' : short === 'lds' ? 'listener_manager.lds' : short);
+    return { attempt: s.counter('update_attempt'), success: s.counter('update_success'), rejected: s.counter('update_rejected'), version: s.gauge('version') };
+  }
+
   /** The resources of a type currently accepted. */
   resources(typeUrl: string): ReadonlyMap<string, XdsResource> {
     return this.types.get(typeUrl)?.resources ?? new Map();
@@ -139,7 +171,7 @@ export class AdsClient {
   /** Opens the stream (and re-opens it after failures until close()). */
   start(): void {
     if (this.closed || this.stream) return;
-    const path = this.opts.mode === 'delta' ? ADS_DELTA_PATH : ADS_SOTW_PATH;
+    const path = this.opts.mode === 'delta' ? (this.opts.paths?.delta ?? ADS_DELTA_PATH) : (this.opts.paths?.sotw ?? ADS_SOTW_PATH);
     const reqCodec = this.opts.mode === 'delta' ? codecs.deltaRequest : codecs.discoveryRequest;
     const resCodec = this.opts.mode === 'delta' ? codecs.deltaResponse : codecs.discoveryResponse;
     const stream = this.client.makeBidiStreamRequest(
@@ -154,7 +186,7 @@ export class AdsClient {
       if (!gotResponse) {
         gotResponse = true;
         this.attempt = 0;
-        this.connectedGauge.set(1);
+        this.setConnected(true);
         this.opts.log.info({}, 'xDS stream established');
       }
       this.queue = this.queue.then(() => this.onResponse(res)).catch((e: unknown) => this.opts.log.warn({ err: (e as Error).message }, 'xDS update failed'));
@@ -162,7 +194,7 @@ export class AdsClient {
     const onEnd = (err?: Error): void => {
       if (this.stream !== stream) return;
       this.stream = undefined;
-      this.connectedGauge.set(0);
+      this.setConnected(false);
       if (this.closed) return;
       this.opts.log.warn({ err: err?.message }, 'xDS stream closed; reconnecting');
       this.scheduleReconnect();
@@ -181,7 +213,7 @@ export class AdsClient {
     this.stream = undefined;
     s?.cancel();
     this.client.close();
-    this.connectedGauge.set(0);
+    this.setConnected(false);
   }
 
   private scheduleReconnect(): void {
@@ -226,6 +258,7 @@ export class AdsClient {
     const next = new Map(st.resources);
     const changed: string[] = [];
     const removed: string[] = [];
+    const received: string[] = [];
     const errors: string[] = [];
     let versionInfo: string;
     if ('removedResources' in res) {
@@ -235,6 +268,7 @@ export class AdsClient {
         try {
           next.set(r.name, { name: r.name, version: r.version, value: this.decode(r.resource) });
           changed.push(r.name);
+          received.push(r.name);
         } catch (e) {
           errors.push(`${r.name}: ${(e as Error).message}`);
         }
@@ -249,6 +283,7 @@ export class AdsClient {
           const name = resourceName(typeUrl, value);
           if (seen.has(name)) errors.push(`duplicate resource name '${name}'`);
           seen.add(name);
+          received.push(name);
           const prev = next.get(name);
           const v = JSON.stringify(value);
           if (!prev || JSON.stringify(prev.value) !== v) changed.push(name);
@@ -259,7 +294,14 @@ export class AdsClient {
       }
       if (WILDCARD_TYPES.has(typeUrl)) for (const n of [...next.keys()]) if (!seen.has(n)) { next.delete(n); removed.push(n); }
     }
-    if (!errors.length) errors.push(...(await this.opts.onUpdate({ typeUrl, resources: next, changed, removed, versionInfo })));
+    if (!errors.length) {
+      try {
+        errors.push(...(await this.opts.onUpdate({ typeUrl, resources: next, changed, removed, received, versionInfo })));
+      } catch (e) {
+        // A handler that throws has not applied the update: NACK it rather than leave the server without an answer.
+        errors.push(`internal error while applying the update: ${(e as Error).message}`);
+      }
+    }
     const s = this.stream;
     if (errors.length) {
       st.stats.rejected.inc();

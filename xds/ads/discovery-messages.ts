@@ -159,3 +159,7 @@ export const DISCOVERY_SERVICES: ReadonlyArray<{ service: string; sotw?: string;
 export const ADS_SOTW_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
 /** The gRPC path of the aggregated delta method. */
 export const ADS_DELTA_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources';
+/** The gRPC path of SecretDiscoveryService's SotW method (an SDS server such as Istio's pilot-agent). */
+export const SDS_SOTW_PATH = '/envoy.service.secret.v3.SecretDiscoveryService/StreamSecrets';
+/** The gRPC path of SecretDiscoveryService's delta method. */
+export const SDS_DELTA_PATH = '/envoy.service.secret.v3.SecretDiscoveryService/DeltaSecrets';

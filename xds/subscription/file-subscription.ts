@@ -221,5 +221,5 @@ function diff(typeUrl: string, before: ReadonlyMap<string, XdsResource>, after: 
     if (!prev || JSON.stringify(prev.value) !== JSON.stringify(r.value)) changed.push(n);
   }
   for (const n of before.keys()) if (!after.has(n)) removed.push(n);
-  return { typeUrl, resources: after, changed, removed, versionInfo };
+  return { typeUrl, resources: after, changed, removed, received: [...after.keys()], versionInfo };
 }

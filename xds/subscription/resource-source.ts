@@ -8,7 +8,7 @@
 import type { NodeConfig } from '../../sidecar/contracts/snapshot.ts';
 import type { StatsScope } from '../../sidecar/contracts/stats.ts';
 import { AdsClient, type UpdateHandler, type XdsResource } from '../ads/ads-client.ts';
-import { CLUSTER, LISTENER } from '../ads/discovery-messages.ts';
+import { CLUSTER, LISTENER, SECRET } from '../ads/discovery-messages.ts';
 import { nodeMessage } from '../ads/node.ts';
 import { typeShortName } from '../ads/resource-names.ts';
 import type { ProtoJson } from '../proto/json.ts';
@@ -68,6 +68,8 @@ class RoutedSource implements ResourceSource {
         stats: opts.stats,
         log: opts.log,
         onUpdate: serialised,
+        // SDS counts per secret (sds.<name>.update_*), in the SdsManager.
+        handlerCountedTypes: new Set([SECRET]),
       });
     }
     const check = this.ads ? undefined : needsNoAds;

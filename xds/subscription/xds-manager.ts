@@ -7,18 +7,28 @@
  * changes); hands accepted config to the sidecar through a ConfigSink.
  * Initial fetch: ready once CDS, EDS for its clusters, LDS and RDS for its
  * listeners have all arrived (or initial_fetch_timeout elapsed, when set).
+ *
+ * SDS (sds-manager.ts): the secrets the TLS contexts of dynamic listeners
+ * and clusters name are subscribed (over ADS for `{ ads: {} }`, or on SDS
+ * streams), and an unreachable source is a NACK. A listener update whose
+ * secrets have not arrived is ACKed and warms: the listeners it replaces
+ * keep serving until the secrets settle (arrive, are rejected, or time
+ * out), then the update is applied (Envoy's dynamic_warming_listeners).
+ * The initial fetch waits for those secrets too.
  */
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
 import type { ClusterConfig, EndpointConfig, ListenerConfig, NodeConfig } from '../../sidecar/contracts/snapshot.ts';
 import type { StatsScope } from '../../sidecar/contracts/stats.ts';
 import type { TypeUpdate } from '../ads/ads-client.ts';
-import { CLUSTER, ENDPOINT, LISTENER, ROUTE } from '../ads/discovery-messages.ts';
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../ads/discovery-messages.ts';
 import type { ProtoJson } from '../proto/json.ts';
 import { parseCluster, parseLoadAssignment } from '../translate/cluster.ts';
 import { parseListener } from '../translate/listener.ts';
 import type { XdsSourceConfig } from '../translate/bootstrap.ts';
 import { createResourceSource, type ResourceSource } from './resource-source.ts';
+import type { SdsManager } from './sds-manager.ts';
+import { sdsRefsOfClusters, sdsRefsOfListeners, type SdsRef } from './sds-refs.ts';
 
 /** Where accepted dynamic config goes (implemented by the server). */
 export interface ConfigSink {
@@ -47,6 +57,8 @@ export interface XdsManagerOptions {
   readonly parseRouteTable: RouteTableParser;
   readonly stats: StatsScope;
   readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void };
+  /** SDS subscriptions (the server's; static refs are already set on it). */
+  readonly sds?: SdsManager;
 }
 
 /** One accepted dynamic resource, for /config_dump. */
@@ -69,6 +81,10 @@ export class XdsManager {
   private readonly dumps = { clusters: new Map<string, DynamicResource>(), listeners: new Map<string, DynamicResource>(), routes: new Map<string, DynamicResource>(), endpoints: new Map<string, DynamicResource>() };
   private readyWaiters: Array<() => void> = [];
   private isReady = false;
+  /** Bumped by each accepted LDS update: a warming update superseded by a newer one is dropped. */
+  private listenerGeneration = 0;
+  /** Secrets the dynamic clusters need (the initial fetch waits for them). */
+  private clusterSecrets: string[] = [];
 
   constructor(opts: XdsManagerOptions) {
     this.opts = opts;
@@ -94,6 +110,7 @@ export class XdsManager {
     if (this.edsNames.size) this.client.subscribe(ENDPOINT, [...this.edsNames]);
     if (this.opts.source.lds) this.client.subscribe(LISTENER, '*');
     if (this.rdsNames.size) this.client.subscribe(ROUTE, [...this.rdsNames]);
+    if (this.opts.source.ads) this.opts.sds?.attachAds((names) => this.client.subscribe(SECRET, names));
     this.client.start();
     const ready = new Promise<void>((r) => this.readyWaiters.push(r));
     this.checkReady();
@@ -117,6 +134,7 @@ export class XdsManager {
     if (s.lds && !this.received.lds) return;
     for (const n of this.edsNames) if (!this.received.eds.has(n)) return;
     for (const n of this.rdsNames) if (!this.received.rds.has(n)) return;
+    if (this.opts.sds && !this.opts.sds.settled(this.clusterSecrets)) return;
     this.isReady = true;
     for (const w of this.readyWaiters) w();
     this.readyWaiters = [];
@@ -129,6 +147,7 @@ export class XdsManager {
         case ENDPOINT: return this.onEndpoints(u);
         case LISTENER: return await this.onListeners(u);
         case ROUTE: return this.onRoutes(u);
+        case SECRET: return this.opts.sds ? this.opts.sds.onUpdate(u, 'ads') : ['SDS is not configured'];
         default: return [`unexpected resource type ${u.typeUrl}`];
       }
     } finally {
@@ -145,6 +164,17 @@ export class XdsManager {
     }
   }
 
+  /** Records every resource of the update (a warmed update may follow one that was dropped). */
+  private recordAll(map: Map<string, DynamicResource>, u: TypeUpdate): void {
+    const now = new Date();
+    for (const n of [...map.keys()]) if (!u.resources.has(n)) map.delete(n);
+    for (const [n, r] of u.resources) {
+      const prev = map.get(n);
+      if (prev && !u.changed.includes(n) && JSON.stringify(prev.raw) === JSON.stringify(r.value)) continue;
+      map.set(n, { name: n, versionInfo: u.versionInfo || r.version, lastUpdated: now, raw: r.value });
+    }
+  }
+
   private async onClusters(u: TypeUpdate): Promise<string[]> {
     const errors: string[] = [];
     const parsed: ClusterConfig[] = [];
@@ -158,9 +188,15 @@ export class XdsManager {
         else throw e;
       }
     }
+    const refs = this.sdsRefs('cds', parsed, errors);
     if (errors.length) return errors;
+    // Subscribed before the clusters are built, so their TLS contexts find
+    // the secrets as soon as they arrive.
+    this.opts.sds?.setRefs('cds', refs);
     await this.opts.sink.applyClusters([...this.opts.staticClusters, ...parsed]);
     this.clusters = parsed;
+    this.clusterSecrets = refs.map((r) => r.name);
+    if (this.opts.sds && !this.opts.sds.settled(this.clusterSecrets)) void this.opts.sds.whenSettled(this.clusterSecrets).then(() => this.checkReady());
     this.record(this.dumps.clusters, u);
     this.received.cds = true;
     const eds = new Set<string>();
@@ -206,14 +242,46 @@ export class XdsManager {
         else throw e;
       }
     }
+    const refs = this.sdsRefs('lds', parsed, errors);
     if (errors.length) return errors;
+    const generation = ++this.listenerGeneration;
+    const sds = this.opts.sds;
+    const names = refs.map((r) => r.name);
+    if (!sds || refs.length === 0) return this.activateListeners(parsed, u, refs);
+    // The secrets of the new listeners, beside those of the active ones until they are replaced.
+    sds.setRefs('lds-warming', refs);
+    if (sds.settled(names)) return this.activateListeners(parsed, u, refs);
+    this.opts.log.info({ version: u.versionInfo, secrets: names.filter((n) => !sds.settled([n])) }, 'listeners warming: waiting for their TLS secrets');
+    void sds.whenSettled(names).then(async () => {
+      if (generation !== this.listenerGeneration) return;
+      const errs = await this.activateListeners(parsed, u, refs);
+      if (errs.length) this.opts.log.warn({ version: u.versionInfo, errors: errs }, 'warmed listeners could not be applied; the previous listeners keep serving');
+      this.checkReady();
+    });
+    return [];
+  }
+
+  /** Why the SDS secrets named by these configs cannot be served, pushed onto errors; the references. */
+  private sdsRefs(group: 'lds' | 'cds', parsed: readonly (ListenerConfig | ClusterConfig)[], errors: string[]): SdsRef[] {
+    if (errors.length) return [];
+    const refs = group === 'lds' ? sdsRefsOfListeners(parsed as ListenerConfig[], errors) : sdsRefsOfClusters(parsed as ClusterConfig[], errors);
+    if (this.opts.sds) errors.push(...this.opts.sds.check(group === 'lds' ? ['lds', 'lds-warming'] : ['cds'], refs));
+    else if (refs.some((r) => r.source.kind !== 'static')) errors.push('SDS secrets are referenced, but SDS is not configured');
+    return refs;
+  }
+
+  /** Applies a listener set (now, or once warm); returns the reasons it failed. */
+  private async activateListeners(parsed: ListenerConfig[], u: TypeUpdate, refs: readonly SdsRef[]): Promise<string[]> {
     try {
       await this.opts.sink.applyListeners([...this.opts.staticListeners, ...parsed]);
     } catch (e) {
+      this.opts.sds?.setRefs('lds-warming', []);
       return [(e as Error).message];
     }
+    this.opts.sds?.setRefs('lds', refs);
+    this.opts.sds?.setRefs('lds-warming', []);
     this.listeners = parsed;
-    this.record(this.dumps.listeners, u);
+    this.recordAll(this.dumps.listeners, u);
     this.received.lds = true;
     const rds = new Set<string>();
     for (const l of [...this.opts.staticListeners, ...parsed]) for (const n of rdsNamesOf(l)) rds.add(n);
