@@ -279,3 +279,117 @@ ${sdsClusterYaml(sds.path)}
   });
 });
 
+
+describe('SDS over ADS ({ ads: {} })', () => {
+  let xds: XdsServer;
+  let sc: Launched;
+  const adsSds = { ads: {}, resource_api_version: 'V3' };
+  const cert1 = issueDevWorkload(ca, { ips: ['127.0.0.1'], keyLabel: 'sds-ads' });
+  const cert2 = issueDevWorkload(ca, { ips: ['127.0.0.1'], keyLabel: 'sds-ads' });
+
+  /** A listener serving TLS (no client certificate) with its certificate from ADS. */
+  function adsListener(name: string, secret: string): Record<string, unknown> {
+    return {
+      name,
+      address: { socket_address: { address: '127.0.0.1', port_value: 0 } },
+      filter_chains: [{
+        transport_socket: {
+          name: 'envoy.transport_sockets.tls',
+          typed_config: {
+            '@type': 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+            common_tls_context: { tls_certificate_sds_secret_configs: [{ name: secret, sds_config: adsSds }] },
+          },
+        },
+        filters: [hcm('db')],
+      }],
+    };
+  }
+
+  beforeAll(async () => {
+    xds = await startXdsServer();
+    xds.setResources(CLUSTER, {}, 'c1');
+    xds.setResources(LISTENER, { 'ads-tls': adsListener('ads-tls', 'ads-cert') }, 'l1');
+    sc = await launch(`
+admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
+dynamic_resources:
+  ads_config:
+    api_type: GRPC
+    transport_api_version: V3
+    set_node_on_first_message_only: true
+    grpc_services: [{ envoy_grpc: { cluster_name: xds-grpc } }]
+  lds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
+  cds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
+static_resources:
+  clusters:
+${staticCluster('db', [up.port]).split('\n').map((l) => `  ${l}`).join('\n')}
+  - name: xds-grpc
+    type: STATIC
+    connect_timeout: 1s
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: { http2_protocol_options: {} }
+    load_assignment: { cluster_name: xds-grpc, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${xds.port} } } } }] }] }
+`);
+  });
+  afterAll(async () => {
+    await sc.stop();
+    await xds.close();
+  });
+
+  const getTls = (port: number): Promise<number> => new Promise((resolve, reject) => {
+    https.get({ host: '127.0.0.1', port, path: '/', agent: false, ca: ca.caPem }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    }).once('error', reject);
+  });
+
+  test('the listener warms until its secret arrives over ADS; the initial fetch waits for it', async () => {
+    await xds.waitFor((r) => r.typeUrl === SECRET && (r.resourceNames ?? []).includes('ads-cert'));
+    // LDS was ACKed, but the listener is warming: not built, and the server not LIVE.
+    await xds.waitFor((r) => r.typeUrl === LISTENER && r.verdict === 'ack');
+    expect(sc.port('ads-tls')).toBeUndefined();
+    expect(sc.server.state).toBe('INITIALIZING');
+    expect((await fetch(`http://127.0.0.1:${sc.server.adminPort}/ready`)).status).toBe(503);
+    xds.setResources(SECRET, { 'ads-cert': tlsCertificateSecret('ads-cert', cert1) }, 's1');
+    await sc.started;
+    expect(sc.server.state).toBe('LIVE');
+    expect(await getTls(sc.port('ads-tls')!)).toBe(200);
+    expect(xds.acked(SECRET)).toBe('s1');
+    expect(sc.stat('sds.ads-cert.update_success')).toBe(1);
+  });
+
+  test('a malformed Secret is NACKed with a reason naming it; the last good one keeps serving', async () => {
+    const since = xds.requests.length;
+    xds.setResources(SECRET, { 'ads-cert': { name: 'ads-cert', tls_certificate: { certificate_chain: { inline_string: 'garbage' }, private_key: { inline_string: 'garbage' } } } }, 's2');
+    const nack = await xds.waitFor((r) => r.typeUrl === SECRET && r.verdict === 'nack', 5000, since);
+    expect(nack.errorDetail?.message).toMatch(/secret 'ads-cert'.*certificate_chain: not a PEM certificate chain/);
+    expect(sc.stat('sds.ads-cert.update_rejected')).toBe(1);
+    expect(await servedSerial(sc.port('ads-tls')!)).toBe(cert1.x509.serialNumber);
+    expect(await getTls(sc.port('ads-tls')!)).toBe(200);
+  });
+
+  test('a later listener naming a new secret warms while the active listeners serve, then starts', async () => {
+    const since = xds.requests.length;
+    xds.setResources(LISTENER, { 'ads-tls': adsListener('ads-tls', 'ads-cert'), 'ads-tls-2': adsListener('ads-tls-2', 'ads-cert-2') }, 'l2');
+    await xds.waitFor((r) => r.typeUrl === SECRET && (r.resourceNames ?? []).includes('ads-cert-2'), 5000, since);
+    await xds.waitFor((r) => r.typeUrl === LISTENER && r.verdict === 'ack' && r.versionInfo === 'l2', 5000, since);
+    expect(sc.port('ads-tls-2')).toBeUndefined();
+    expect(await getTls(sc.port('ads-tls')!)).toBe(200);
+    const dump = await adminJson(sc.server.adminPort, '/config_dump?resource=dynamic_warming_secrets');
+    expect(dump.configs.map((c) => c['name'])).toEqual(['ads-cert-2']);
+    xds.setResources(SECRET, { 'ads-cert': tlsCertificateSecret('ads-cert', cert1), 'ads-cert-2': tlsCertificateSecret('ads-cert-2', cert2) }, 's3');
+    await until(() => sc.port('ads-tls-2') !== undefined, 5000, 'the warmed listener');
+    expect(await servedSerial(sc.port('ads-tls-2')!)).toBe(cert2.x509.serialNumber);
+    expect(await getTls(sc.port('ads-tls-2')!)).toBe(200);
+  });
+
+  test('a listener naming an SDS cluster that does not exist is NACKed with the reason', async () => {
+    const since = xds.requests.length;
+    const bad = istioListener('bad-sds', istioSdsConfig('GRPC', 'no-such-cluster'));
+    xds.setResources(LISTENER, { 'ads-tls': adsListener('ads-tls', 'ads-cert'), 'ads-tls-2': adsListener('ads-tls-2', 'ads-cert-2'), 'bad-sds': bad }, 'l3');
+    const nack = await xds.waitFor((r) => r.typeUrl === LISTENER && r.verdict === 'nack', 5000, since);
+    expect(nack.errorDetail?.message).toMatch(/listener 'bad-sds': secret 'default': no static cluster named 'no-such-cluster'/);
+    expect(await getTls(sc.port('ads-tls')!)).toBe(200);
+  });
+});
