@@ -166,6 +166,11 @@ export interface ConnectionHandler {
   drain(): void;
   /** Closes every connection now. */
   closeAll(): void;
+  /**
+   * The chain version is gone (replaced or removed, and drained): release
+   * what the config holds (policy pollers, audit sinks). Once.
+   */
+  close?(): void;
   readonly activeConnections: number;
 }
 

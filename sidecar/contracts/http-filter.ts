@@ -105,4 +105,6 @@ export interface HttpFilterFactory {
   /** Envoy's filter name as configured (`envoy.filters.http.compressor`). */
   readonly name: string;
   create(callbacks: HttpFilterCallbacks): HttpFilter;
+  /** The connection manager that owns this factory is gone: release what the config holds (pollers, sinks). */
+  close?(): void;
 }

@@ -65,6 +65,7 @@ export class ChainSet {
   private isDraining = false;
   private drainTimer: NodeJS.Timeout | undefined;
   private retired: (() => void) | undefined;
+  private released = false;
 
   /** Builds one handler per filter chain; closes the ones built if a later one fails. */
   constructor(config: ListenerConfig, deps: ChainSetRuntime) {
@@ -176,7 +177,7 @@ export class ChainSet {
 
   private finishRetire(): void {
     if (!this.retired) return;
-    for (const h of this.handlers.values()) h.transport?.close();
+    this.release();
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
     const done = this.retired;
@@ -184,14 +185,22 @@ export class ChainSet {
     done();
   }
 
+  /** Releases what the chains' configs hold (secret watches, filter pollers); once. */
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    for (const h of this.handlers.values()) {
+      h.transport?.close();
+      h.handler.close?.();
+    }
+  }
+
   /** Closes every connection now. */
   closeAll(): void {
     if (this.drainTimer) clearTimeout(this.drainTimer);
     this.drainTimer = undefined;
-    for (const h of this.handlers.values()) {
-      h.handler.closeAll();
-      h.transport?.close();
-    }
+    for (const h of this.handlers.values()) h.handler.closeAll();
+    this.release();
     for (const s of this.sockets) s.destroy();
     // 'close' of the destroyed sockets comes later; the work is over now.
     this.finishRetire();

@@ -41,6 +41,7 @@ export function withConnectionFilters(
     },
     drain: () => terminal.drain(),
     closeAll: () => terminal.closeAll(),
+    close: () => terminal.close?.(),
     get activeConnections() {
       return terminal.activeConnections;
     },

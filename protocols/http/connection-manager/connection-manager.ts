@@ -95,12 +95,18 @@ export class HttpConnectionManager {
       this.stats.cxActive.dec();
       this.stats.cxDestroy.inc();
     });
+    // The listener may hand the socket over paused (listener filters peeked
+    // at it): node:http2 takes it paused; HTTP/1.1 and sniffing need it flowing.
     const codec = this.config.codec;
-    if (codec === 'HTTP1') return this.serveH1(socket);
     if (codec === 'HTTP2') return this.serveH2(socket);
     // Over TLS, ALPN decides (node:http2 cannot take bytes already read from
     // a TLS socket); without ALPN it is HTTP/1.1, as Envoy's AUTO does.
-    if (facts.tls) return facts.tls.alpn === 'h2' ? this.serveH2(socket) : this.serveH1(socket);
+    if (facts.tls && facts.tls.alpn === 'h2') return this.serveH2(socket);
+    if (codec === 'HTTP1' || facts.tls) {
+      this.serveH1(socket);
+      socket.resume();
+      return;
+    }
     // AUTO: the HTTP/2 connection preface decides.
     let buffered: Buffer = Buffer.alloc(0);
     const onData = (chunk: Buffer): void => {
@@ -120,6 +126,7 @@ export class HttpConnectionManager {
       }
     };
     socket.on('data', onData);
+    socket.resume();
   }
 
   private serveH1(socket: Socket): void {
@@ -215,6 +222,11 @@ export class HttpConnectionManager {
       s.goaway(http2.constants.NGHTTP2_NO_ERROR);
       s.close();
     }
+  }
+
+  /** This HCM's chain version is gone: its filters release what their configs hold. */
+  close(): void {
+    for (const f of this.filterFactories) f.close?.();
   }
 
   /** Closes every connection now (end of the drain period). */

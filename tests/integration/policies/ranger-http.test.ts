@@ -175,6 +175,22 @@ test('principal headers from an untrusted peer are not believed', async () => {
   }
 });
 
+test('a sidecar that shut down stops polling the Admin (the filter releases its poller with its chain)', async () => {
+  const admin3 = await startRangerAdmin();
+  admin3.policies.set(SERVICE, HBASE);
+  const dir = mkdtempSync(join(tmpdir(), 'ranger-it-'));
+  const sc5 = await startSidecar(sidecarYaml(up.port, rangerFilter(admin3.url, join(dir, 'c.json'), join(dir, 'a.log'), '127.0.0.1')));
+  try {
+    await until(() => admin3.requests.length >= 2, 5000, 'two polls');
+  } finally {
+    await sc5.stop();
+  }
+  const after = admin3.requests.length;
+  await new Promise((r) => setTimeout(r, POLL_MS * 3));
+  expect(admin3.requests.length).toBe(after);
+  await admin3.close();
+});
+
 test('Admin down at start: the cache file enforces the last good policies', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'ranger-it-'));
   const cache = join(dir, 'cache.json');

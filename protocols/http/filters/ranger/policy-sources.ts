@@ -28,14 +28,27 @@ function engineBuilder(cfg: RangerFilterConfig): EngineBuilder<RangerEngineLike>
 
 /** Sources, authorizers and sinks of one registry (one process). */
 export class RangerPolicySources {
-  private readonly authorizers = new Map<string, { authorizer: RangerAuthorizer; source: PolicySource<RangerEngineLike> }>();
+  private readonly authorizers = new Map<string, { authorizer: RangerAuthorizer; source: PolicySource<RangerEngineLike>; refs: number; audit: AuditSink | undefined; auditPath: string | undefined }>();
   private readonly sinks = new Map<string, AuditSink>();
 
-  /** The authorizer for a filter config under an HCM stats scope (`http.<prefix>.`), started on first use. */
-  authorizer(cfg: RangerFilterConfig, hcmStats: StatsScope): RangerAuthorizer {
+  /**
+   * The authorizer for a filter config under an HCM stats scope
+   * (`http.<prefix>.`), started on first use and shared by every filter
+   * factory with the same config; `release()` stops it when the last one goes.
+   */
+  authorizer(cfg: RangerFilterConfig, hcmStats: StatsScope): { authorizer: RangerAuthorizer; release: () => void } {
     const key = JSON.stringify([hcmStats.prefix, cfg.serviceName, cfg.admin, cfg.policyFile, cfg.superUsers, cfg.superGroups, cfg.audit, cfg.cache]);
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.release(key);
+    };
     const found = this.authorizers.get(key);
-    if (found) return found.authorizer;
+    if (found) {
+      found.refs++;
+      return { authorizer: found.authorizer, release };
+    }
     const stats = hcmStats.scope(`ranger.${cfg.serviceName}`);
     const build = engineBuilder(cfg);
     const source: PolicySource<RangerEngineLike> = cfg.admin
@@ -61,9 +74,23 @@ export class RangerPolicySources {
       audit,
       identity: { serviceName: cfg.serviceName, repoType: cfg.audit?.repoType ?? 0, agentId: cfg.audit?.agentId ?? 'themis-sidecar', agentHost: hostname(), clusterName: cfg.audit?.clusterName ?? '' },
     });
-    this.authorizers.set(key, { authorizer, source });
+    this.authorizers.set(key, { authorizer, source, refs: 1, audit, auditPath: cfg.audit?.path });
     void source.start();
-    return authorizer;
+    return { authorizer, release };
+  }
+
+  /** One user of an authorizer is gone; the last one stops its poller and closes an audit sink nobody else writes to. */
+  private release(key: string): void {
+    const a = this.authorizers.get(key);
+    if (!a || --a.refs > 0) return;
+    this.authorizers.delete(key);
+    a.source.stop();
+    const path = a.auditPath;
+    if (path && ![...this.authorizers.values()].some((x) => x.auditPath === path)) {
+      const sink = this.sinks.get(path);
+      this.sinks.delete(path);
+      void sink?.close();
+    }
   }
 
   /** Stops every source and flushes every sink. */

@@ -231,10 +231,10 @@ export function setup(registry: ExtensionRegistry, sources: RangerPolicySources 
       return r.config ? { ok: true, config: r.config } : { ok: false, errors: r.errors };
     },
     createFactory(config, rt) {
-      const authz = sources.authorizer(config, rt.stats);
+      const { authorizer: authz, release } = sources.authorizer(config, rt.stats);
       const s = rt.stats.scope('ranger');
       const stats: FilterStats = { allowed: s.counter('allowed'), denied: s.counter('denied'), notLoaded: s.counter('policies_not_loaded') };
-      return { name: FILTER_NAME, create: (cb) => new RangerFilter(config, cb, authz, stats) };
+      return { name: FILTER_NAME, create: (cb) => new RangerFilter(config, cb, authz, stats), close: release };
     },
   };
   registry.register(ext);

@@ -174,9 +174,9 @@ describe('filter (stand-in engine, fake stream callbacks)', () => {
     },
   };
   class StubSources extends RangerPolicySources {
-    override authorizer(_cfg: RangerFilterConfig, hcm: StatsScope): RangerAuthorizer {
+    override authorizer(_cfg: RangerFilterConfig, hcm: StatsScope): { authorizer: RangerAuthorizer; release: () => void } {
       const snap = { engine, loaded: true, generation: 1, policyVersion: 1 };
-      return new RangerAuthorizer({ source: { snapshot: () => snap, start: async () => undefined, stop: () => undefined }, stats: hcm.scope('ranger.s'), cache: { maxEntries: 0, ttlMs: 0 }, identity: { serviceName: 's', repoType: 0, agentId: 'a', agentHost: 'h', clusterName: '' } });
+      return { release: () => undefined, authorizer: new RangerAuthorizer({ source: { snapshot: () => snap, start: async () => undefined, stop: () => undefined }, stats: hcm.scope('ranger.s'), cache: { maxEntries: 0, ttlMs: 0 }, identity: { serviceName: 's', repoType: 0, agentId: 'a', agentHost: 'h', clusterName: '' } }) };
     }
   }
 
