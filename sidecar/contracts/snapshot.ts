@@ -158,6 +158,8 @@ export interface ListenerConfig {
   readonly filterChains: readonly FilterChainConfig[];
   readonly defaultFilterChain?: FilterChainConfig;
   readonly listenerFilters: readonly ListenerFilterConfig[];
+  /** bind_to_port (default true); false: the listener only exists for redirected connections and binds nothing. */
+  readonly bindToPort: boolean;
   /** listener_filters_timeout (0: none); Envoy's default is 15 s. */
   readonly listenerFiltersTimeoutMs: number;
   readonly continueOnListenerFiltersTimeout: boolean;

@@ -99,6 +99,8 @@ export class Listener {
   /** Binds and starts accepting. Rejects when the address cannot be bound. */
   async listen(): Promise<void> {
     const a = this.config.address;
+    // bind_to_port: false binds nothing (see the warning at parse time).
+    if (!this.config.bindToPort) return;
     if (a.kind === 'pipe') await unlink(a.path).catch(() => undefined);
     await new Promise<void>((resolve, reject) => {
       const onError = (e: Error): void => reject(e);

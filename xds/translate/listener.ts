@@ -163,6 +163,8 @@ export function parseListener(l: Json, path: string, registry: ExtensionRegistry
   if (l['filter_chain_matcher'] !== undefined) throw new ConfigError(`${path}.filter_chain_matcher`, 'the matcher-API filter_chain_matcher is not supported yet');
   if (l['udp_listener_config'] !== undefined) throw new ConfigError(`${path}.udp_listener_config`, 'UDP listeners are not supported');
   if (l['use_original_dst'] === true) throw new ConfigError(`${path}.use_original_dst`, 'original destination redirection is not supported yet');
+  const bindToPort = bool(l['bind_to_port'], true);
+  if (!bindToPort) ctx.warn(new ConfigError(`${path}.bind_to_port`, 'the listener binds no port: it would only receive connections redirected by a use_original_dst listener, which this sidecar does not support, so it serves nothing'));
   for (const k of ['access_log', 'connection_balance_config', 'socket_options']) {
     if (l[k] !== undefined) ctx.warn(new ConfigError(`${path}.${k}`, 'accepted but not applied'));
   }
@@ -177,6 +179,7 @@ export function parseListener(l: Json, path: string, registry: ExtensionRegistry
     filterChains: Object.freeze(filterChains),
     defaultFilterChain,
     listenerFilters: Object.freeze(listenerFilters),
+    bindToPort,
     listenerFiltersTimeoutMs: l['listener_filters_timeout'] === undefined ? 15_000 : durationMs(l['listener_filters_timeout'], `${path}.listener_filters_timeout`) ?? 15_000,
     continueOnListenerFiltersTimeout: bool(l['continue_on_listener_filters_timeout'], false),
     inbound: l['traffic_direction'] === 'INBOUND',
