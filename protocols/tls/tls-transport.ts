@@ -134,13 +134,18 @@ class ContextHolder {
   }
 }
 
+/** A certificate's name for messages: its subject, else its SANs (Istio's workload certificates have no subject). */
+function name(x: X509Certificate): string {
+  return x.subject?.replace(/\n/g, ',') || x.subjectAltName || `serial ${x.serialNumber}`;
+}
+
 /** An expired or not-yet-valid certificate is refused when loaded, as a clear error. */
 function refuseExpired(c: TlsCertificateConfig): void {
   if (!c.certificateChain) return;
   const x = new X509Certificate(c.certificateChain);
   const now = Date.now();
-  if (x.validToDate.getTime() < now) throw new Error(`certificate '${x.subject.replace(/\n/g, ',')}' expired on ${x.validToDate.toISOString()}`);
-  if (x.validFromDate.getTime() > now) throw new Error(`certificate '${x.subject.replace(/\n/g, ',')}' is not valid before ${x.validFromDate.toISOString()}`);
+  if (x.validToDate.getTime() < now) throw new Error(`certificate '${name(x)}' expired on ${x.validToDate.toISOString()}`);
+  if (x.validFromDate.getTime() > now) throw new Error(`certificate '${name(x)}' is not valid before ${x.validFromDate.toISOString()}`);
 }
 
 /** A TLSSocket's raw socket (Node sets `_parent` when it wraps a net.Socket). */

@@ -189,16 +189,13 @@ export function replayAll(registry: ExtensionRegistry, resources: readonly Dumpe
 
 /** Plans for NACK reasons, by a pattern of the reason (first match wins). */
 const PLANS: ReadonlyArray<readonly [RegExp, string]> = [
-  [/DownstreamTlsContext|UpstreamTlsContext|transport_sockets\.tls/, 'TLS issue (protocols/tls): DownstreamTlsContext/UpstreamTlsContext and SDS land with the lead\'s integration'],
-  [/ExtAuthz/, 'security filter: refused until envoy.filters.http.ext_authz (gRPC/HTTP check, failure_mode_allow, with_request_body, filter_enabled_metadata) is implemented; see "ext_authz plan" below'],
+  [/DownstreamTlsContext|UpstreamTlsContext|transport_sockets\.tls/, 'TLS (protocols/tls): the field named is refused by the TLS context parser; see the TLS section'],
+  [/ExtAuthz|ext_authz/, 'security filter: refused until envoy.filters.http.ext_authz (gRPC/HTTP check, failure_mode_allow, with_request_body, filter_enabled_metadata) is implemented; see "ext_authz plan" below'],
   [/internal_upstream|internal_listener|envoy_internal_address|internal listener/, 'ambient mode (internal listeners, waypoints): not planned for the sidecar'],
   [/io\.istio\.|istio\.set_internal_dst_address/, 'ambient/waypoint-only Istio filters (HBONE, peer metadata discovery): not planned for the sidecar'],
   [/ORIGINAL_DST/, 'ORIGINAL_DST clusters need SO_ORIGINAL_DST, which Node.js cannot read; planned with a native helper or the listener\'s local address'],
-  [/envoy\.filters\.network\.rbac|network\.rbac/, 'RBAC issue: the network RBAC filter is being implemented (policies/rbac)'],
   [/^address: address is required/, 'internal listeners (no address, internal_listener: Istio\'s ambient/HBONE tunnels): not planned for the sidecar; a clearer reason belongs in listener.ts'],
   [/connect_matcher/, 'CONNECT termination (HBONE connect_terminate on 15008, ambient/double-HBONE): after CONNECT and upgrades land in the router'],
-  [/max_stream_duration/, 'route-config.ts: accept max_stream_duration (Istio sends 0s = off, and grpc_timeout_header_max 0s = honour grpc-timeout uncapped); needs the router\'s stream timer; owner: HTTP routing'],
-  [/retry_host_predicate/, 'route-config.ts + router: envoy.retry_host_predicates.previous_hosts with host_selection_retry_max_attempts (Istio sets both on every route): re-pick up to N times a host not tried yet; owner: HTTP routing'],
   [/use_original_dst/, 'virtualOutbound (15001) hands connections to the listener of their original destination: needs SO_ORIGINAL_DST (not readable from Node.js) or a TPROXY setup'],
 ];
 

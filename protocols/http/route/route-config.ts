@@ -43,6 +43,10 @@ export interface RetryPolicy {
   readonly perTryTimeoutMs: number;
   readonly baseIntervalMs: number;
   readonly maxIntervalMs: number;
+  /** retry_host_predicate envoy.retry_host_predicates.previous_hosts: a retry avoids hosts already tried. */
+  readonly avoidPreviousHosts: boolean;
+  /** host_selection_retry_max_attempts (Envoy's default 1). */
+  readonly hostSelectionRetryMaxAttempts: number;
 }
 
 /** One hash_policy entry. */
@@ -76,6 +80,11 @@ export interface ForwardAction {
   readonly idleTimeoutMs?: number;
   readonly retry?: RetryPolicy;
   readonly hashPolicy: readonly HashPolicy[];
+  /** max_stream_duration.max_stream_duration (0: none): the whole stream, from its start. */
+  readonly maxStreamDurationMs: number;
+  /** max_stream_duration.grpc_timeout_header_max: undefined ignores grpc-timeout; 0 takes it uncapped. */
+  readonly grpcTimeoutHeaderMaxMs?: number;
+  readonly grpcTimeoutHeaderOffsetMs: number;
 }
 
 /** RedirectAction. */
@@ -320,11 +329,12 @@ function parseForward(a: Json, p: string, referenced: Set<string>, vhostRetry?: 
     if (h['query_parameter'] !== undefined) return { kind: 'query', name: str(msg(h['query_parameter'])!['name']), terminal };
     throw new ConfigError(hp, 'hash policy kind not supported (header, cookie, connection_properties, query_parameter are)');
   });
-  for (const k of ['request_mirror_policies', 'rate_limits', 'cors', 'upgrade_configs', 'internal_redirect_policy', 'max_stream_duration']) {
+  for (const k of ['request_mirror_policies', 'rate_limits', 'cors', 'upgrade_configs', 'internal_redirect_policy']) {
     if (a[k] !== undefined && !(Array.isArray(a[k]) && (a[k] as unknown[]).length === 0)) {
       throw new ConfigError(`${p}.${k}`, 'not supported yet');
     }
   }
+  const msd = msg(a['max_stream_duration']);
   return Object.freeze({
     kind: 'forward',
     cluster,
@@ -339,6 +349,9 @@ function parseForward(a: Json, p: string, referenced: Set<string>, vhostRetry?: 
     idleTimeoutMs: durationMs(a['idle_timeout'], `${p}.idle_timeout`),
     retry: a['retry_policy'] ? parseRetry(msg(a['retry_policy'])!, `${p}.retry_policy`) : vhostRetry,
     hashPolicy: Object.freeze(hashPolicy),
+    maxStreamDurationMs: durationMs(msd?.['max_stream_duration'], `${p}.max_stream_duration.max_stream_duration`) ?? 0,
+    grpcTimeoutHeaderMaxMs: msd?.['grpc_timeout_header_max'] !== undefined ? durationMs(msd['grpc_timeout_header_max'], `${p}.max_stream_duration.grpc_timeout_header_max`) : undefined,
+    grpcTimeoutHeaderOffsetMs: durationMs(msd?.['grpc_timeout_header_offset'], `${p}.max_stream_duration.grpc_timeout_header_offset`) ?? 0,
   });
 }
 
@@ -368,9 +381,15 @@ function parseRetry(r: Json, p: string): RetryPolicy {
   const base = durationMs(bo?.['base_interval'], `${p}.retry_back_off.base_interval`) ?? 25;
   const max = durationMs(bo?.['max_interval'], `${p}.retry_back_off.max_interval`) ?? base * 10;
   if (max < base) throw new ConfigError(`${p}.retry_back_off.max_interval`, 'must be >= base_interval');
-  for (const k of ['retry_host_predicate', 'retry_priority', 'rate_limited_retry_back_off', 'retriable_headers', 'retriable_request_headers']) {
+  for (const k of ['retry_priority', 'rate_limited_retry_back_off', 'retriable_headers', 'retriable_request_headers']) {
     if (r[k] !== undefined) throw new ConfigError(`${p}.${k}`, 'not supported yet');
   }
+  let avoidPreviousHosts = false;
+  list(r['retry_host_predicate']).forEach((pr, i) => {
+    const t = str(msg(pr['typed_config'])?.['@type']).replace(/^.*\//, '') || str(pr['name']);
+    if (t === 'envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate' || t === 'envoy.retry_host_predicates.previous_hosts') avoidPreviousHosts = true;
+    else throw new ConfigError(`${p}.retry_host_predicate[${i}]`, `retry host predicate '${t}' is not supported (previous_hosts is)`);
+  });
   return Object.freeze({
     on5xx: on.on5xx,
     gatewayError: on.gatewayError,
@@ -383,6 +402,8 @@ function parseRetry(r: Json, p: string): RetryPolicy {
     perTryTimeoutMs: durationMs(r['per_try_timeout'], `${p}.per_try_timeout`) ?? 0,
     baseIntervalMs: base,
     maxIntervalMs: max,
+    avoidPreviousHosts,
+    hostSelectionRetryMaxAttempts: Math.max(1, int(r['host_selection_retry_max_attempts'], 1)),
   });
 }
 

@@ -48,6 +48,21 @@ const MAX_REPLAY_BODY = 1024 * 1024;
 /** Filter-state key of the client address as the connection manager determined it (RBAC remote_ip). */
 export const DOWNSTREAM_REMOTE_ADDRESS = 'envoy.downstream.remote_address';
 
+/** gRPC's grpc-timeout header (`100m`, `5S`, up to 8 digits and a unit) in milliseconds. */
+export function parseGrpcTimeout(v: string | undefined): number | undefined {
+  const m = v === undefined ? null : /^(\d{1,8})([HMSmun])$/.exec(v);
+  if (!m) return undefined;
+  const n = Number(m[1]);
+  switch (m[2]) {
+    case 'H': return n * 3_600_000;
+    case 'M': return n * 60_000;
+    case 'S': return n * 1000;
+    case 'm': return n;
+    case 'u': return Math.ceil(n / 1000);
+    default: return Math.ceil(n / 1_000_000);
+  }
+}
+
 /** What XFCC needs of a TLS connection. */
 function xfccConnection(t: TlsConnectionInfo): XfccConnection {
   return { peer: t.peer, localUriSans: t.local?.uriSans ?? [], peerChainPem: t.peer?.pem ? [t.peer.pem] : undefined };
@@ -66,6 +81,7 @@ const LOCAL_REPLY_DETAILS: Record<string, string> = {
   'UC,URX': 'upstream_reset_before_response_started{connection_termination}',
   UT: 'upstream_response_timeout',
   SI: 'stream_idle_timeout',
+  DT: 'max_duration_timeout',
 };
 /** Request headers that steer the router and are not forwarded. */
 const CONSUMED_REQUEST_HEADERS = new Set(['x-envoy-upstream-rq-timeout-ms', 'x-envoy-retry-on', 'x-envoy-max-retries', 'x-envoy-upstream-rq-per-try-timeout-ms']);
@@ -105,6 +121,9 @@ export class RouterStream implements UpstreamResponseHandler {
   private idleTimer: NodeJS.Timeout | undefined;
   private heldHeaders: HeaderMap | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private durationTimer: NodeJS.Timeout | undefined;
+  /** Hosts tried so far (only with the previous_hosts retry predicate). */
+  private tried: Set<string> | undefined;
   private completed = false;
   private heldBody: Buffer | undefined;
   private lastReceived = -1;
@@ -386,7 +405,7 @@ export class RouterStream implements UpstreamResponseHandler {
     if (retryOn) {
       try {
         const on = parseRetryOn(retryOn, 'x-envoy-retry-on');
-        const base = retry ?? { on5xx: false, gatewayError: false, reset: false, connectFailure: false, retriable4xx: false, grpcStatuses: [], retriableStatusCodes: [], numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250 };
+        const base = retry ?? { on5xx: false, gatewayError: false, reset: false, connectFailure: false, retriable4xx: false, grpcStatuses: [], retriableStatusCodes: [], numRetries: 1, perTryTimeoutMs: 0, baseIntervalMs: 25, maxIntervalMs: 250, avoidPreviousHosts: false, hostSelectionRetryMaxAttempts: 1 };
         retry = {
           ...base,
           on5xx: base.on5xx || on.on5xx,
@@ -433,6 +452,8 @@ export class RouterStream implements UpstreamResponseHandler {
       this.lastReceived = this.ds.bytesReceived();
       this.idleTimer = setTimeout(() => this.onIdleTimeout(), idleMs);
     }
+    const maxDuration = this.maxStreamDuration(a, h);
+    if (maxDuration > 0) this.durationTimer = setTimeout(() => this.onMaxDuration(), Math.max(0, maxDuration - (performance.now() - this.start)));
     if (timeoutMs > 0) {
       if (this.ds.body === null) this.timeoutTimer = setTimeout(() => this.onGlobalTimeout(), timeoutMs);
       else this.ds.body.once('end', () => {
@@ -468,10 +489,66 @@ export class RouterStream implements UpstreamResponseHandler {
     });
   }
 
+  /**
+   * Envoy's route max_stream_duration: the configured maximum, or, with
+   * grpc_timeout_header_max set, the request's grpc-timeout (capped by it
+   * unless 0, minus grpc_timeout_header_offset). 0: none.
+   */
+  private maxStreamDuration(a: ForwardAction, h: HeaderMap): number {
+    if (a.grpcTimeoutHeaderMaxMs !== undefined) {
+      const g = parseGrpcTimeout(first(h['grpc-timeout']));
+      if (g !== undefined) {
+        const capped = a.grpcTimeoutHeaderMaxMs > 0 ? Math.min(g, a.grpcTimeoutHeaderMaxMs) : g;
+        return Math.max(1, capped - a.grpcTimeoutHeaderOffsetMs);
+      }
+    }
+    return a.maxStreamDurationMs;
+  }
+
+  /** max_stream_duration reached: 408 before the response starts (DT), else a reset. */
+  private onMaxDuration(): void {
+    this.durationTimer = undefined;
+    if (this.done) return;
+    this.upstream?.abort();
+    this.finishAttempt();
+    this.dropHeld();
+    if (this.ds.headersSent) {
+      this.done = true;
+      this.transform?.destroy();
+      this.responseFlags = 'DT';
+      this.clearTimeout();
+      this.ds.reset();
+      this.complete();
+      return;
+    }
+    // Envoy answers a gRPC request DEADLINE_EXCEEDED here.
+    this.sendLocal(408, 'downstream duration timeout', {}, 'DT', false, undefined, 4);
+  }
+
+  /**
+   * Picks the host of an attempt. With the previous_hosts retry predicate a
+   * retry asks the load balancer again (up to host_selection_retry_max_attempts)
+   * for a host not tried yet, as Envoy does.
+   */
+  private chooseHost(cluster: Cluster): UpstreamHost | undefined {
+    const ctx = this.hash === undefined ? {} : { hash: this.hash };
+    let host = cluster.chooseHost(ctx);
+    const r = this.retry;
+    if (host && this.tried && r?.avoidPreviousHosts) {
+      for (let i = 0; i < r.hostSelectionRetryMaxAttempts && this.tried.has(host.key); i++) {
+        const next = cluster.chooseHost(ctx);
+        if (!next) break;
+        host = next;
+      }
+    }
+    return host;
+  }
+
   private attempt(): void {
     if (this.done) return;
     const cluster = this.cluster!;
-    const host = cluster.chooseHost(this.hash === undefined ? {} : { hash: this.hash });
+    const host = this.chooseHost(cluster);
+    if (host && this.retry?.avoidPreviousHosts) (this.tried ??= new Set()).add(host.key);
     if (!host) {
       cluster.stats.cxNoneHealthy.inc();
       this.localReply(503, 'no healthy upstream', 'UH');
@@ -748,6 +825,7 @@ export class RouterStream implements UpstreamResponseHandler {
 
   private clearTimeout(): void {
     if (this.timeoutTimer) { clearTimeout(this.timeoutTimer); this.timeoutTimer = undefined; }
+    if (this.durationTimer) { clearTimeout(this.durationTimer); this.durationTimer = undefined; }
   }
 
   /** Envoy's stream idle timeout: 408 `stream timeout` (SI) before headers, else a reset. */

@@ -11,7 +11,7 @@ import { PROTOCOLS, send } from '../../support/client.ts';
 import { bootstrap, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 
-let up: TestUpstream, sc: TestSidecar, deadPort: number;
+let up: TestUpstream, sc: TestSidecar, deadPort: number, broken: TestUpstream;
 
 /** Sends `chunks` body chunks `gapMs` apart; resolves with the status. */
 function slowUpload(proto: 'h1' | 'h2', port: number, path: string, chunks: number, gapMs: number): Promise<number> {
@@ -47,6 +47,8 @@ async function freePort(): Promise<number> {
 
 beforeAll(async () => {
   up = await startHttpUpstream('up');
+  broken = await startHttpUpstream('broken');
+  (broken as unknown as { failNext: number }).failNext = 1e9;
   deadPort = await freePort();
   sc = await startSidecar(bootstrap({
     routes: `
@@ -76,16 +78,57 @@ virtual_hosts:
     route: { cluster: dead, retry_policy: { retry_on: "connect-failure", num_retries: 2, retry_back_off: { base_interval: 0.005s } } }
   - match: { prefix: "/dead" }
     route: { cluster: dead }
+  - match: { prefix: "/otherhost" }
+    route:
+      cluster: half_broken
+      retry_policy:
+        retry_on: "5xx"
+        num_retries: 1
+        retry_back_off: { base_interval: 0.001s }
+        retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]
+        host_selection_retry_max_attempts: 5
+  - match: { prefix: "/maxduration" }
+    route: { cluster: up, timeout: 5s, max_stream_duration: { max_stream_duration: 0.2s } }
+  - match: { prefix: "/stream-grpc" }
+    route: { cluster: up, timeout: 5s, max_stream_duration: { max_stream_duration: 0s, grpc_timeout_header_max: 0s } }
 `,
-    clusters: [staticCluster('up', [up.port]), staticCluster('mixed', [deadPort, up.port]), staticCluster('dead', [deadPort])].join('\n'),
+    clusters: [staticCluster('up', [up.port]), staticCluster('mixed', [deadPort, up.port]), staticCluster('dead', [deadPort]), staticCluster('half_broken', [broken.port, up.port], 'lb_policy: RANDOM')].join('\n'),
   }));
 }, 20000);
 
 afterAll(async () => {
   await sc.stop();
   await up.close();
+  await broken.close();
 });
 
+
+describe.each(PROTOCOLS)('route max_stream_duration and retry host predicates over %s', (proto) => {
+  test('previous_hosts: a retry goes to a host not tried yet (RANDOM over one broken and one good host: every request succeeds)', async () => {
+    for (let i = 0; i < 20; i++) {
+      const r = await send(proto, sc.port(), { path: `/otherhost/${i}` });
+      expect(r.status).toBe(200);
+    }
+  });
+
+  test('max_stream_duration: 408 downstream duration timeout (DT) before the response starts', async () => {
+    const t0 = Date.now();
+    const r = await send(proto, sc.port(), { path: '/maxduration', headers: { 'x-test-delay-ms': '2000' } });
+    expect(r.status).toBe(408);
+    expect(r.text()).toBe('downstream duration timeout');
+    expect(Date.now() - t0).toBeLessThan(1500);
+  });
+
+  test('grpc_timeout_header_max 0: the request\'s grpc-timeout bounds the stream; a gRPC client gets DEADLINE_EXCEEDED', async () => {
+    const r = await send(proto, sc.port(), { method: 'POST', path: '/stream-grpc', headers: { 'content-type': 'application/grpc', 'grpc-timeout': '150m', 'x-test-delay-ms': '2000' } });
+    expect(r.status).toBe(200);
+    expect(r.headers['grpc-message']).toBe('downstream%20duration%20timeout');
+    expect(r.headers['grpc-status']).toBe('4');
+    const ok = await send(proto, sc.port(), { method: 'POST', path: '/stream-grpc', headers: { 'content-type': 'application/grpc', 'grpc-timeout': '5S' } });
+    expect(ok.status).toBe(200);
+    expect(ok.headers['grpc-status']).toBeUndefined();
+  });
+});
 
 describe.each(PROTOCOLS)('retries over %s', (proto) => {
   const port = (): number => sc.port();
