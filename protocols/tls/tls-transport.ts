@@ -15,8 +15,8 @@ import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
 import type { Counter, StatsScope } from '../../sidecar/contracts/stats.ts';
 import type { AcceptedConnectionFacts, DownstreamTransport, SecuredConnection, SecretMaterial, TransportSocketExtension, TransportSocketRuntime, UpstreamTarget, UpstreamTransport } from '../../sidecar/contracts/transport-socket.ts';
-import type { TlsConnectionInfo } from '../../sidecar/contracts/tls.ts';
-import { connectionInfo, peerPrincipal } from './certificate-info.ts';
+import type { CertificateInfo, TlsConnectionInfo } from '../../sidecar/contracts/tls.ts';
+import { certificateInfo, connectionInfo, peerPrincipal } from './certificate-info.ts';
 import { mergeValidation, parseDownstreamTlsContext, parseUpstreamTlsContext, type CommonTlsContextConfig, type DownstreamTlsContextConfig, type TlsCertificateConfig, type UpstreamTlsContextConfig, type ValidationContextConfig } from './context-config.ts';
 import { verifyPeer, type VerifyFailureStat } from './peer-verification.ts';
 import { certificateFromMaterial, parseSecret, secretToMaterial, validationFromMaterial } from './secrets.ts';
@@ -64,6 +64,8 @@ class ContextHolder {
   /** Called after each successful rebuild. */
   onChange: (() => void) | undefined;
   validation: ValidationContextConfig | undefined;
+  /** Our first certificate, described once per rebuild (access logs, XFCC By=). */
+  localInfo: CertificateInfo | undefined;
   readonly secretNames: readonly string[];
 
   constructor(common: CommonTlsContextConfig, rt: TransportSocketRuntime, isServer: boolean, extra: tls.SecureContextOptions) {
@@ -116,6 +118,8 @@ class ContextHolder {
       this.context = ctx;
       this.options = options;
       this.validation = validation;
+      const leaf = certs.find((c) => c.certificateChain)?.certificateChain;
+      this.localInfo = leaf ? certificateInfo(new X509Certificate(leaf)) : undefined;
       this.onChange?.();
     } catch (e) {
       this.unusable((e as Error).message);
@@ -250,7 +254,7 @@ class TlsDownstream implements DownstreamTransport {
       return fail(verdict.reason);
     }
     this.stats.handshake.inc();
-    const info: TlsConnectionInfo = connectionInfo(t, { keepPem: true });
+    const info: TlsConnectionInfo = connectionInfo(t, { keepPem: true, local: this.holder.localInfo });
     this.stats.version(info.version);
     if (!info.peer) this.stats.noCertificate.inc();
     done({ ok: true, socket: t, tls: info, peerPrincipal: peerPrincipal(info.peer) });
