@@ -113,7 +113,7 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
   }
   const rc = msg(c['route_config']);
   if (!rc && !rds) throw new ConfigError(path, 'one of route_config, rds is required');
-  const routeConfig = rc ? parseRouteConfig(rc, `${path}.route_config`, { readFile: (p) => readFileSync(p, 'utf8') }) : undefined;
+  const routeConfig = rc ? parseRouteConfig(rc, `${path}.route_config`, { readFile: (p) => readFileSync(p, 'utf8'), warn: ctx.warn }) : undefined;
 
   const filters: HttpFilterEntry[] = [];
   let router: HcmConfig['router'] | undefined;

@@ -142,6 +142,8 @@ export interface RouteConfig {
 /** Environment of the parse (file reads happen only at load time). */
 export interface RouteParseEnv {
   readFile(path: string): string;
+  /** Accepted-but-not-applied notes (counted in server.config_warnings); none for RDS updates today. */
+  warn?(e: ConfigError): void;
 }
 
 const REDIRECT_CODES: Record<string, number> = {
@@ -168,6 +170,7 @@ export function parseRouteConfig(rc: Json, path: string, env: RouteParseEnv): Ro
       if (prev !== undefined) throw new ConfigError(`${p}.domains[${j}]`, `domain '${d}' is already used by virtual host '${prev}'`);
       domainsSeen.set(dl, name);
     });
+    refuseUnappliedVhostFields(vh, p, env);
     const retry = vh['retry_policy'] ? parseRetry(msg(vh['retry_policy'])!, `${p}.retry_policy`) : undefined;
     const routes = list(vh['routes']).map((r, k) => parseRoute(r, `${p}.routes[${k}]`, env, referenced, retry));
     return Object.freeze({
@@ -187,6 +190,36 @@ export function parseRouteConfig(rc: Json, path: string, env: RouteParseEnv): Ro
     responseHeaders: parseHeaderMutation(rc, 'response', path),
     referencedClusters: Object.freeze([...referenced]),
   });
+}
+
+/** Non-empty: a list or map with entries, a message with fields, any scalar. */
+function present(v: unknown): boolean {
+  if (v === undefined || v === null) return false;
+  if (Array.isArray(v)) return v.length > 0;
+  if (typeof v === 'object') return Object.keys(v).length > 0;
+  return true;
+}
+
+/**
+ * Virtual host fields that would change what is allowed or where traffic
+ * goes, and are not implemented, are refused (a per-virtual-host RBAC or
+ * CORS policy silently dropped would be a hole); statistics-only ones warn.
+ */
+function refuseUnappliedVhostFields(vh: Json, p: string, env: RouteParseEnv): void {
+  const refused: Record<string, string> = {
+    typed_per_filter_config: 'per-virtual-host filter config is not supported yet',
+    cors: 'virtual host CORS policies are not applied yet',
+    rate_limits: 'route rate limits are not supported yet',
+    request_mirror_policies: 'request mirroring is not supported yet',
+    matcher: 'the matcher API on virtual hosts is not supported',
+    retry_policy_typed_config: 'retry policy extensions are not supported',
+  };
+  for (const [k, why] of Object.entries(refused)) if (present(vh[k])) throw new ConfigError(`${p}.${k}`, why);
+  const tls = str(vh['require_tls']);
+  if (tls && tls !== 'NONE') throw new ConfigError(`${p}.require_tls`, `require_tls ${tls} is not enforced yet`);
+  for (const k of ['virtual_clusters', 'hedge_policy']) {
+    if (present(vh[k])) env.warn?.(new ConfigError(`${p}.${k}`, k === 'virtual_clusters' ? 'virtual cluster stats are not kept' : 'request hedging is not applied'));
+  }
 }
 
 function parseRoute(r: Json, p: string, env: RouteParseEnv, referenced: Set<string>, vhostRetry?: RetryPolicy): Route {

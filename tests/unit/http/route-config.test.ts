@@ -149,6 +149,18 @@ describe('parseRouteConfig refuses, naming the field', () => {
     expect(e.path).toBe(`${R0}.typed_per_filter_config`);
   });
 
+  test('virtual host fields that change what is allowed (per-vhost filter config such as RBAC overrides, CORS, require_tls)', () => {
+    const vh = (extra: Json): Json => ({ name: 'rc', virtual_hosts: [{ name: 'vh', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }], ...extra }] });
+    const rbac = configError(() => parse(vh({ typed_per_filter_config: { 'envoy.filters.http.rbac': { '@type': 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBACPerRoute' } } })));
+    expect(rbac.path).toBe('route_config.virtual_hosts[0].typed_per_filter_config');
+    expect(configError(() => parse(vh({ cors: { allow_origin_string_match: [{ exact: 'x' }] } }))).path).toBe('route_config.virtual_hosts[0].cors');
+    expect(configError(() => parse(vh({ require_tls: 'ALL' }))).reason).toBe('require_tls ALL is not enforced yet');
+    expect(() => parse(vh({ require_tls: 'NONE', typed_per_filter_config: {}, cors: {} }))).not.toThrow();
+    const warnings: string[] = [];
+    parseRouteConfig(vh({ virtual_clusters: [{ name: 'v', headers: [] }] }), 'route_config', { ...env, warn: (w) => warnings.push(w.message) });
+    expect(warnings).toEqual(['route_config.virtual_hosts[0].virtual_clusters: virtual cluster stats are not kept']);
+  });
+
   test('runtime_fraction', () => {
     const e = configError(() => parse(withAction({ cluster: 'a' }, { prefix: '/', runtime_fraction: { default_value: { numerator: 50 }, runtime_key: 'k' } })));
     expect(e.path).toBe(`${R0}.match.runtime_fraction`);
