@@ -183,6 +183,17 @@ export function parseRouteConfig(rc: Json, path: string, env: RouteParseEnv): Ro
     });
   });
   if (rc['vhds'] !== undefined) throw new ConfigError(`${path}.vhds`, 'VHDS is not supported');
+  for (const [k, why] of Object.entries({
+    typed_per_filter_config: 'route-configuration-level filter config is not supported yet',
+    cluster_specifier_plugins: 'cluster specifier plugins are not supported',
+    request_mirror_policies: 'request mirroring is not supported yet',
+    internal_only_headers: 'internal_only_headers are not stripped from external requests yet',
+  })) if (present(rc[k])) throw new ConfigError(`${path}.${k}`, why);
+  for (const [k, why] of Object.entries({
+    most_specific_header_mutations_wins: 'header mutations are applied from the most specific level out only in the default order',
+    ignore_port_in_host_matching: 'the port is not ignored in host matching (use strip_matching_host_port on the connection manager)',
+    ignore_path_parameters_in_path_matching: 'path parameters are not ignored in path matching',
+  })) if (rc[k] === true) env.warn?.(new ConfigError(`${path}.${k}`, why));
   return Object.freeze({
     name: str(rc['name']),
     virtualHosts: Object.freeze(virtualHosts),

@@ -161,6 +161,12 @@ describe('parseRouteConfig refuses, naming the field', () => {
     expect(warnings).toEqual(['route_config.virtual_hosts[0].virtual_clusters: virtual cluster stats are not kept']);
   });
 
+  test('route configuration fields that would change the request (internal_only_headers, mirroring, plugins)', () => {
+    const base = withRoutes({ match: { prefix: '/' }, route: { cluster: 'a' } });
+    expect(configError(() => parse({ ...base, internal_only_headers: ['x-internal'] })).path).toBe('route_config.internal_only_headers');
+    expect(configError(() => parse({ ...base, request_mirror_policies: [{ cluster: 'm' }] })).path).toBe('route_config.request_mirror_policies');
+  });
+
   test('runtime_fraction', () => {
     const e = configError(() => parse(withAction({ cluster: 'a' }, { prefix: '/', runtime_fraction: { default_value: { numerator: 50 }, runtime_key: 'k' } })));
     expect(e.path).toBe(`${R0}.match.runtime_fraction`);
