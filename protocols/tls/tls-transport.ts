@@ -9,17 +9,18 @@
  */
 import { readFileSync } from 'node:fs';
 import net, { type Socket } from 'node:net';
-import tls, { type SecureContext, type TLSSocket } from 'node:tls';
-import { constants as cryptoConstants, X509Certificate } from 'node:crypto';
-import { ConfigError } from '../../sidecar/contracts/errors.ts';
+import tls, { type TLSSocket } from 'node:tls';
+import { X509Certificate } from 'node:crypto';
+import { ConfigError, type ParseResult } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
 import type { Counter, StatsScope } from '../../sidecar/contracts/stats.ts';
-import type { AcceptedConnectionFacts, DownstreamTransport, SecuredConnection, SecretMaterial, TransportSocketExtension, TransportSocketRuntime, UpstreamTarget, UpstreamTransport } from '../../sidecar/contracts/transport-socket.ts';
+import type { AcceptedConnectionFacts, DownstreamTransport, SecuredConnection, TransportSocketExtension, TransportSocketRuntime, UpstreamTarget, UpstreamTransport } from '../../sidecar/contracts/transport-socket.ts';
 import type { CertificateInfo, TlsConnectionInfo } from '../../sidecar/contracts/tls.ts';
 import { certificateInfo, connectionInfo, peerPrincipal } from './certificate-info.ts';
-import { mergeValidation, parseDownstreamTlsContext, parseUpstreamTlsContext, type CommonTlsContextConfig, type DownstreamTlsContextConfig, type TlsCertificateConfig, type UpstreamTlsContextConfig, type ValidationContextConfig } from './context-config.ts';
-import { verifyPeer, type VerifyFailureStat } from './peer-verification.ts';
-import { certificateFromMaterial, parseSecret, secretToMaterial, validationFromMaterial } from './secrets.ts';
+import { parseDownstreamTlsContext, parseUpstreamTlsContext, type CommonTlsContextConfig, type DownstreamTlsContextConfig, type UpstreamTlsContextConfig } from './context-config.ts';
+import type { VerifyFailureStat } from './peer-verification.ts';
+import { parseSecret, secretToMaterial } from './secrets.ts';
+import { createDownstreamTls, createUpstreamTls, resolveMaterial, type DownstreamTls, type TlsMaterial, type UpstreamTls } from './secure-context.ts';
 
 const DOWNSTREAM_TYPE = 'envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext';
 const UPSTREAM_TYPE = 'envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext';
@@ -48,108 +49,56 @@ class SslStats {
 }
 
 /**
- * The secure context of one TLS config: inline material plus the SDS
- * secrets it names, rebuilt whenever one of those changes.
+ * The live TLS setup of one context: its inline material plus the SDS
+ * secrets it names, rebuilt (secure-context.ts) whenever one of those
+ * changes. A rebuild that fails keeps the last good setup, loudly.
  */
-class ContextHolder {
+class SetupHolder<T> {
   private readonly common: CommonTlsContextConfig;
   private readonly rt: TransportSocketRuntime;
-  private readonly isServer: boolean;
-  private readonly extra: tls.SecureContextOptions;
+  private readonly build: (m: TlsMaterial) => ParseResult<T>;
   private readonly unwatch: Array<() => void> = [];
-  /** Undefined until every secret has arrived (or when the material is unusable). */
-  context: SecureContext | undefined;
-  /** The options the context was built from (a tls.Server is given them). */
-  options: tls.SecureContextOptions | undefined;
-  /** Called after each successful rebuild. */
-  onChange: (() => void) | undefined;
-  validation: ValidationContextConfig | undefined;
+  /** Undefined until every secret has arrived and the material is usable. */
+  current: T | undefined;
   /** Our first certificate, described once per rebuild (access logs, XFCC By=). */
   localInfo: CertificateInfo | undefined;
+  /** Called after each successful rebuild. */
+  onChange: (() => void) | undefined;
   readonly secretNames: readonly string[];
 
-  constructor(common: CommonTlsContextConfig, rt: TransportSocketRuntime, isServer: boolean, extra: tls.SecureContextOptions) {
+  constructor(common: CommonTlsContextConfig, rt: TransportSocketRuntime, build: (m: TlsMaterial) => ParseResult<T>) {
     this.common = common;
     this.rt = rt;
-    this.isServer = isServer;
-    this.extra = extra;
-    this.secretNames = Object.freeze([...common.certificateSds.map((s) => s.name), ...(common.validationSds ? [common.validationSds.name] : [])]);
+    this.build = build;
+    this.secretNames = Object.freeze([...common.certificateSds.map((x) => x.name), ...(common.validationSds ? [common.validationSds.name] : [])]);
     for (const n of this.secretNames) this.unwatch.push(rt.secrets.watch(n, () => this.rebuild()));
     this.rebuild();
   }
 
   private rebuild(): void {
-    const certs: TlsCertificateConfig[] = [...this.common.certificates];
-    for (const ref of this.common.certificateSds) {
-      const m = this.rt.secrets.get(ref.name);
-      const c = m && certificateFromMaterial(m);
-      if (!c) return this.unusable(m ? `secret '${ref.name}' holds no tls_certificate` : undefined);
-      certs.push(c);
+    const m = resolveMaterial(this.common, this.rt.secrets);
+    if (!m.ok) {
+      if (m.errors.length) this.refuse(m.errors);
+      return; // secrets still missing: warming
     }
-    let dynamic: ValidationContextConfig | undefined;
-    if (this.common.validationSds) {
-      const m: SecretMaterial | undefined = this.rt.secrets.get(this.common.validationSds.name);
-      if (!m) return this.unusable(undefined);
-      const v = validationFromMaterial(m);
-      if (!v.ok) return this.unusable(v.errors.map((e) => e.message).join('; '));
-      dynamic = v.validation;
-    }
-    const validation = mergeValidation(this.common.validation, dynamic);
-    if (this.isServer && certs.length === 0) return this.unusable('a TLS server needs a certificate');
-    try {
-      const p = this.common.params;
-      const options: tls.SecureContextOptions = {
-        ...this.extra,
-        minVersion: p.minVersion,
-        maxVersion: p.maxVersion,
-        ciphers: p.ciphers,
-        ecdhCurve: p.ecdhCurve,
-        ...(p.sigalgs ? { sigalgs: p.sigalgs } : {}),
-        ...(certs.length ? {
-          cert: certs.filter((c) => c.certificateChain).map((c) => c.certificateChain!),
-          key: certs.filter((c) => c.privateKey).map((c) => ({ pem: c.privateKey!, passphrase: c.password })),
-          pfx: certs.filter((c) => c.pkcs12).map((c) => ({ buf: c.pkcs12!, passphrase: c.password })),
-        } : {}),
-        ...(validation?.trustedCa ? { ca: validation.trustedCa } : {}),
-        ...(validation?.crl ? { crl: validation.crl } : {}),
-      };
-      const ctx = tls.createSecureContext(options);
-      for (const c of certs) refuseExpired(c);
-      this.context = ctx;
-      this.options = options;
-      this.validation = validation;
-      const leaf = certs.find((c) => c.certificateChain)?.certificateChain;
-      this.localInfo = leaf ? certificateInfo(new X509Certificate(leaf)) : undefined;
-      this.onChange?.();
-    } catch (e) {
-      this.unusable((e as Error).message);
-    }
+    const r = this.build(m.material);
+    if (!r.ok) return this.refuse(r.errors);
+    this.current = r.config;
+    const leaf = m.material.certificates.find((c) => c.certificate.certificateChain)?.certificate.certificateChain;
+    this.localInfo = leaf ? certificateInfo(new X509Certificate(leaf)) : undefined;
+    this.onChange?.();
   }
 
-  private unusable(reason: string | undefined): void {
-    // A bad rotation keeps the last good context: established and new
+  private refuse(errors: readonly ConfigError[]): void {
+    // A bad rotation keeps the last good setup: established and new
     // connections go on with it, and the refusal is loud.
-    if (reason) this.rt.log.warn({ secrets: this.secretNames, reason }, 'TLS material refused; keeping the previous certificate');
-    if (reason) this.rt.stats.counter('ssl.context_update_error').inc();
+    this.rt.log.warn({ secrets: this.secretNames, reason: errors.map((e) => e.message).join('; ') }, 'TLS material refused; keeping the previous certificate');
+    this.rt.stats.counter('ssl.context_update_error').inc();
   }
 
   close(): void {
     for (const u of this.unwatch) u();
   }
-}
-
-/** A certificate's name for messages: its subject, else its SANs (Istio's workload certificates have no subject). */
-function name(x: X509Certificate): string {
-  return x.subject?.replace(/\n/g, ',') || x.subjectAltName || `serial ${x.serialNumber}`;
-}
-
-/** An expired or not-yet-valid certificate is refused when loaded, as a clear error. */
-function refuseExpired(c: TlsCertificateConfig): void {
-  if (!c.certificateChain) return;
-  const x = new X509Certificate(c.certificateChain);
-  const now = Date.now();
-  if (x.validToDate.getTime() < now) throw new Error(`certificate '${name(x)}' expired on ${x.validToDate.toISOString()}`);
-  if (x.validFromDate.getTime() > now) throw new Error(`certificate '${name(x)}' is not valid before ${x.validFromDate.toISOString()}`);
 }
 
 /** A TLSSocket's raw socket (Node sets `_parent` when it wraps a net.Socket). */
@@ -161,41 +110,42 @@ function rawOf(t: TLSSocket): Socket | undefined {
  * TLS termination for one filter chain. Accepted sockets are handed to a
  * tls.Server that never listens (server.emit('connection')): Node then does
  * what only its server path does (client-certificate authorization, SNI,
- * session tickets). A rotated secret replaces the server's context.
+ * session tickets). A rotated secret replaces the server's contexts.
  */
 class TlsDownstream implements DownstreamTransport {
   private readonly cfg: DownstreamTlsContextConfig;
-  private readonly holder: ContextHolder;
+  private readonly holder: SetupHolder<DownstreamTls>;
   private readonly stats: SslStats;
   private readonly server: tls.Server;
   private readonly pending = new WeakMap<Socket, (r: SecuredConnection) => void>();
 
   constructor(cfg: DownstreamTlsContextConfig, rt: TransportSocketRuntime) {
     this.cfg = cfg;
-    let secureOptions = 0;
-    if (cfg.disableStatelessSessionResumption) secureOptions |= cryptoConstants.SSL_OP_NO_TICKET;
-    this.holder = new ContextHolder(cfg.common, rt, true, {
-      ...(secureOptions ? { secureOptions } : {}),
-      ...(cfg.sessionTimeoutS !== undefined ? { sessionTimeout: cfg.sessionTimeoutS } : {}),
-      honorCipherOrder: !cfg.preferClientCiphers,
-    });
+    this.holder = new SetupHolder(cfg.common, rt, (m) => createDownstreamTls(cfg, m));
     this.stats = new SslStats(rt.stats);
     // Validation may arrive later by SDS: decide from the config, not the material.
     const validates = cfg.common.validation !== undefined || cfg.common.validationSds !== undefined;
     const acceptUntrusted = cfg.common.validation?.trustChainVerification === 'ACCEPT_UNTRUSTED';
     this.server = tls.createServer({
-      ...this.holder.options,
+      ...this.holder.current?.contextOptions,
       requestCert: cfg.requireClientCertificate || validates,
       // With a required client certificate and a trust anchor, OpenSSL
       // aborts the handshake itself (the client sees the alert); otherwise
-      // the peer is verified after the handshake (verifyPeer).
+      // the peer is verified after the handshake (DownstreamTls.verify).
       rejectUnauthorized: cfg.requireClientCertificate && validates && !acceptUntrusted,
       ALPNProtocols: cfg.common.alpnProtocols.length ? [...cfg.common.alpnProtocols] : undefined,
+      // SNI picks among several certificates of the current setup.
+      SNICallback: (name, cb) => {
+        const cur = this.holder.current;
+        const pick = cur?.serverOptions.SNICallback;
+        if (pick) pick(name, cb);
+        else cb(null, cur?.secureContext);
+      },
       // The listener bounds the handshake (transport_socket_connect_timeout).
       handshakeTimeout: 0,
     });
     this.holder.onChange = () => {
-      if (this.holder.options) this.server.setSecureContext(this.holder.options);
+      if (this.holder.current) this.server.setSecureContext(this.holder.current.contextOptions);
     };
     this.server.on('secureConnection', (t: TLSSocket) => this.onSecure(t));
     this.server.on('tlsClientError', (e: Error, t: TLSSocket) => {
@@ -214,11 +164,11 @@ class TlsDownstream implements DownstreamTransport {
   }
 
   ready(): boolean {
-    return this.holder.context !== undefined;
+    return this.holder.current !== undefined;
   }
 
   secure(socket: Socket, _facts: AcceptedConnectionFacts, done: (r: SecuredConnection) => void): void {
-    if (!this.holder.context) {
+    if (!this.holder.current) {
       done({ ok: false, reason: `TLS secrets not available yet (${this.holder.secretNames.join(', ')})` });
       return;
     }
@@ -237,21 +187,19 @@ class TlsDownstream implements DownstreamTransport {
   private onSecure(t: TLSSocket): void {
     const raw = rawOf(t);
     const done = raw && this.pending.get(raw);
-    if (!done || !raw) {
+    const cur = this.holder.current;
+    if (!done || !raw || !cur) {
       t.destroy();
       return;
     }
     this.pending.delete(raw);
-    const fail = (reason: string): void => {
-      this.stats.connectionError.inc();
-      t.destroy();
-      done({ ok: false, reason });
-    };
-    if (this.cfg.requireSni && !t.servername) return fail('client sent no SNI (require_sni)');
-    const verdict = verifyPeer(t, this.holder.validation, { requireCertificate: this.cfg.requireClientCertificate });
+    const verdict = cur.verify(t);
     if (!verdict.ok) {
       this.stats.fail(verdict.stat);
-      return fail(verdict.reason);
+      this.stats.connectionError.inc();
+      t.destroy();
+      done({ ok: false, reason: verdict.reason });
+      return;
     }
     this.stats.handshake.inc();
     const info: TlsConnectionInfo = connectionInfo(t, { keepPem: true, local: this.holder.localInfo });
@@ -267,13 +215,11 @@ class TlsDownstream implements DownstreamTransport {
 
 /** TLS origination for one cluster. */
 class TlsUpstream implements UpstreamTransport {
-  private readonly cfg: UpstreamTlsContextConfig;
-  private readonly holder: ContextHolder;
+  private readonly holder: SetupHolder<UpstreamTls>;
   private readonly stats: SslStats;
 
   constructor(cfg: UpstreamTlsContextConfig, rt: TransportSocketRuntime) {
-    this.cfg = cfg;
-    this.holder = new ContextHolder(cfg.common, rt, false, {});
+    this.holder = new SetupHolder(cfg.common, rt, (m) => createUpstreamTls(cfg, m));
     this.stats = new SslStats(rt.stats);
   }
 
@@ -282,13 +228,12 @@ class TlsUpstream implements UpstreamTransport {
   }
 
   ready(): boolean {
-    return this.holder.context !== undefined;
+    return this.holder.current !== undefined;
   }
 
   connect(target: UpstreamTarget, alpn: readonly string[], done: (err: string | undefined, socket?: Socket, info?: TlsConnectionInfo) => void): Socket {
-    const ctx = this.holder.context;
-    const validation = this.holder.validation;
-    if (!ctx) {
+    const cur = this.holder.current;
+    if (!cur) {
       const reason = `TLS secrets not available yet (${this.holder.secretNames.join(', ')})`;
       const s = new net.Socket();
       process.nextTick(() => {
@@ -300,16 +245,11 @@ class TlsUpstream implements UpstreamTransport {
     // An HTTP pool names the one protocol its codec speaks (what Istio's
     // istio.alpn filter makes Envoy do); tcp_proxy passes none and the
     // configured alpn_protocols are offered.
-    const protocols = alpn.length ? [...alpn] : this.cfg.common.alpnProtocols.length ? [...this.cfg.common.alpnProtocols] : undefined;
     const t: TLSSocket = tls.connect({
       ...(target.path ? { path: target.path } : { host: target.host, port: target.port }),
-      secureContext: ctx,
-      servername: this.cfg.sni,
-      ALPNProtocols: protocols,
-      // Envoy does not check the host name; SANs are checked by the matchers below.
-      checkServerIdentity: () => undefined,
-      rejectUnauthorized: false,
+      ...cur.connectOptions(target.host, alpn.length ? alpn : undefined),
     });
+    cur.track(t);
     let settled = false;
     const finish = (err: string | undefined, info?: TlsConnectionInfo): void => {
       if (settled) return;
@@ -323,7 +263,7 @@ class TlsUpstream implements UpstreamTransport {
     };
     t.once('error', onError);
     t.once('secureConnect', () => {
-      const verdict = verifyPeer(t, validation, { requireCertificate: validation !== undefined, sniSanValidation: this.cfg.autoSniSanValidation ? this.cfg.sni : undefined });
+      const verdict = cur.verify(t);
       if (!verdict.ok) {
         this.stats.fail(verdict.stat);
         finish(`TLS error: ${verdict.reason}`);
@@ -331,7 +271,7 @@ class TlsUpstream implements UpstreamTransport {
         return;
       }
       this.stats.handshake.inc();
-      finish(undefined, connectionInfo(t));
+      finish(undefined, connectionInfo(t, { local: this.holder.localInfo }));
     });
     return t;
   }

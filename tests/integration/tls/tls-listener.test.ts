@@ -105,6 +105,8 @@ static_resources:
             tls_certificates:
             - certificate_chain: ${inline(server.chainPem)}
               private_key: ${inline(server.keyPem)}
+            - certificate_chain: ${inline(server2.chainPem)}
+              private_key: ${inline(server2.keyPem)}
       filters:${hcm('https', 'db')}
   - name: mtls
     address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
@@ -231,6 +233,14 @@ describe('TLS termination', () => {
     expect(up.seen.find((r) => r.path === '/forged')?.headers['x-forwarded-client-cert']).toBeUndefined();
     expect(sc.stat(`listener.127.0.0.1_0.ssl.handshake`)).toBeGreaterThanOrEqual(2);
   });
+});
+
+test('one context with two certificates: the SNI picks the one whose SAN matches', async () => {
+  const port = sc.port('https');
+  const a = await curl(['-v', '--cacert', caFile, '--resolve', `admin.example.com:${port}:127.0.0.1`, '-o', '/dev/null', `https://admin.example.com:${port}/sni-admin`]);
+  expect(a.err).toMatch(/subjectAltName: host "admin.example.com" matched cert's "admin.example.com"/);
+  const d = await curl(['-v', '--cacert', caFile, '--resolve', `db.example.com:${port}:127.0.0.1`, '-o', '/dev/null', `https://db.example.com:${port}/sni-db`]);
+  expect(d.err).toMatch(/subjectAltName: host "db.example.com" matched cert's "db.example.com"/);
 });
 
 describe('mTLS (require_client_certificate, SAN matcher, CA and certificate from static secrets)', () => {
