@@ -508,19 +508,7 @@ export class RouterStream implements UpstreamResponseHandler {
   /** max_stream_duration reached: 408 before the response starts (DT), else a reset. */
   private onMaxDuration(): void {
     this.durationTimer = undefined;
-    if (this.done) return;
-    this.upstream?.abort();
-    this.finishAttempt();
-    this.dropHeld();
-    if (this.ds.headersSent) {
-      this.done = true;
-      this.transform?.destroy();
-      this.responseFlags = 'DT';
-      this.clearTimeout();
-      this.ds.reset();
-      this.complete();
-      return;
-    }
+    if (this.done || this.abandonUpstream('DT')) return;
     // Envoy answers a gRPC request DEADLINE_EXCEEDED here.
     this.sendLocal(408, 'downstream duration timeout', {}, 'DT', false, undefined, 4);
   }
@@ -778,19 +766,9 @@ export class RouterStream implements UpstreamResponseHandler {
   private onGlobalTimeout(): void {
     this.timeoutTimer = undefined;
     if (this.done) return;
-    this.upstream?.abort();
-    this.finishAttempt();
     if (this.cluster) this.cluster.stats.rqTimeout.inc();
     // Held headers were never written: answer 504 instead of a truncated response.
-    this.dropHeld();
-    if (this.ds.headersSent) {
-      this.done = true;
-      this.transform?.destroy();
-      this.responseFlags = 'UT';
-      this.ds.reset();
-      this.complete();
-      return;
-    }
+    if (this.abandonUpstream('UT')) return;
     this.localReply(504, 'upstream request timeout', 'UT');
   }
 
@@ -842,19 +820,27 @@ export class RouterStream implements UpstreamResponseHandler {
       return;
     }
     this.stats.rqIdleTimeout.inc();
+    if (this.abandonUpstream('SI')) return;
+    this.localReply(408, 'stream timeout', 'SI');
+  }
+
+  /**
+   * A timeout ends the stream: the upstream attempt is dropped; when the
+   * response has started, the downstream stream is reset with `flag` (true
+   * returned); otherwise the caller answers with a local reply.
+   */
+  private abandonUpstream(flag: string): boolean {
     this.upstream?.abort();
     this.finishAttempt();
     this.dropHeld();
-    if (this.ds.headersSent) {
-      this.done = true;
-      this.transform?.destroy();
-      this.responseFlags = 'SI';
-      this.clearTimeout();
-      this.ds.reset();
-      this.complete();
-      return;
-    }
-    this.localReply(408, 'stream timeout', 'SI');
+    if (!this.ds.headersSent) return false;
+    this.done = true;
+    this.transform?.destroy();
+    this.responseFlags = flag;
+    this.clearTimeout();
+    this.ds.reset();
+    this.complete();
+    return true;
   }
 
   // --- responses -------------------------------------------------------------

@@ -86,7 +86,8 @@ virtual_hosts:
         num_retries: 1
         retry_back_off: { base_interval: 0.001s }
         retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]
-        host_selection_retry_max_attempts: 5
+        # Re-picks are random too (RANDOM lb): 60 makes a broken re-pick (2^-60) impossible in practice.
+        host_selection_retry_max_attempts: 60
   - match: { prefix: "/maxduration" }
     route: { cluster: up, timeout: 5s, max_stream_duration: { max_stream_duration: 0.2s } }
   - match: { prefix: "/stream-grpc" }
