@@ -17,6 +17,11 @@
  * dynamic_warming_secrets) comes last, as Envoy's `secrets` tracker, when
  * there is any secret; its Secrets are redacted by protocols/tls's
  * redactSensitive (a redacted `inline_bytes` reads `W3JlZGFjdGVkXQ==`).
+ * Warming: ClustersConfigDump.dynamic_warming_clusters (clusters waiting for
+ * their TLS secrets) and DynamicListener.warming_state (listeners of an LDS
+ * update waiting for secrets or extension configs; beside active_state when
+ * the listener replaces an active one). EcdsConfigDump (`ecds_filter_http`,
+ * after clusters as in Envoy's order) lists the ECDS configs received.
  */
 
 import { socketAddressJson } from './admin-address.ts';
@@ -67,6 +72,14 @@ const SCHEMAS = {
       static_clusters: { itemType: 'envoy.admin.v3.ClustersConfigDump.StaticCluster', anyField: 'cluster' },
       dynamic_active_clusters: { itemType: 'envoy.admin.v3.ClustersConfigDump.DynamicCluster', anyField: 'cluster' },
       dynamic_warming_clusters: { itemType: 'envoy.admin.v3.ClustersConfigDump.DynamicCluster', anyField: 'cluster' },
+    },
+  },
+  ecds: {
+    typeName: 'envoy.admin.v3.EcdsConfigDump',
+    singular: [],
+    messages: [],
+    repeated: {
+      ecds_filters: { itemType: 'envoy.admin.v3.EcdsConfigDump.EcdsFilterConfig', anyField: 'ecds_filter' },
     },
   },
   endpoint: {
@@ -165,9 +178,25 @@ function buildSections(view: ServerView, match: (name: string) => boolean, inclu
     dynamic_active_clusters: clusters
       .filter((c) => c.versionInfo !== undefined && match(c.name))
       .map((c) => ({ version_info: c.versionInfo!, cluster: any('envoy.config.cluster.v3.Cluster', c.raw), last_updated: rfc3339(c.addedAt) })),
+    dynamic_warming_clusters: (view.warmingClusters?.() ?? [])
+      .filter((c) => match(c.name))
+      .map((c) => ({ version_info: c.versionInfo, cluster: any('envoy.config.cluster.v3.Cluster', c.raw), last_updated: rfc3339(c.lastUpdated) })),
   };
   if (versions.cds !== undefined) clusterFields['version_info'] = versions.cds;
   sections.set('clusters', { schema: SCHEMAS.clusters, fields: clusterFields });
+  const ecds = view.ecdsConfigs?.() ?? [];
+  if (ecds.length > 0) {
+    sections.set('ecds', {
+      schema: SCHEMAS.ecds,
+      fields: {
+        ecds_filters: ecds.filter((e) => match(e.name)).map((e) => ({
+          ...(e.versionInfo ? { version_info: e.versionInfo } : {}),
+          ecds_filter: any('envoy.config.core.v3.TypedExtensionConfig', e.raw),
+          last_updated: rfc3339(e.lastUpdated),
+        })),
+      },
+    });
+  }
   if (includeEds && clusters.length > 0) {
     const endpoints: JsonObject[] = [];
     for (const c of clusters) {
@@ -196,12 +225,7 @@ function buildSections(view: ServerView, match: (name: string) => boolean, inclu
     static_listeners: listeners
       .filter((l) => l.versionInfo === undefined && match(l.name))
       .map((l) => ({ listener: any('envoy.config.listener.v3.Listener', l.raw), last_updated: rfc3339(l.addedAt) })),
-    dynamic_listeners: listeners
-      .filter((l) => l.versionInfo !== undefined && match(l.name))
-      .map((l) => ({
-        name: l.name,
-        active_state: { version_info: l.versionInfo!, listener: any('envoy.config.listener.v3.Listener', l.raw), last_updated: rfc3339(l.addedAt) },
-      })),
+    dynamic_listeners: dynamicListeners(view, listeners, match),
   };
   if (versions.lds !== undefined) listenerFields['version_info'] = versions.lds;
   sections.set('listeners', { schema: SCHEMAS.listeners, fields: listenerFields });
@@ -241,6 +265,27 @@ function buildSections(view: ServerView, match: (name: string) => boolean, inclu
     });
   }
   return sections;
+}
+
+/** DynamicListener entries: active ones (with warming_state when an update of them warms), then listeners only warming. */
+function dynamicListeners(view: ServerView, listeners: ReturnType<ServerView['listeners']>, match: (name: string) => boolean): JsonObject[] {
+  const warming = new Map((view.warmingListeners?.() ?? []).map((w) => [w.name, w]));
+  const state = (w: { versionInfo: string; lastUpdated: Date; raw: Readonly<Record<string, unknown>> }): JsonObject => ({
+    version_info: w.versionInfo,
+    listener: any('envoy.config.listener.v3.Listener', w.raw),
+    last_updated: rfc3339(w.lastUpdated),
+  });
+  const out: JsonObject[] = [];
+  for (const l of listeners) {
+    if (l.versionInfo === undefined || !match(l.name)) continue;
+    const entry: JsonObject = { name: l.name, active_state: state({ versionInfo: l.versionInfo, lastUpdated: l.addedAt, raw: l.raw }) };
+    const w = warming.get(l.name);
+    if (w) entry['warming_state'] = state(w);
+    warming.delete(l.name);
+    out.push(entry);
+  }
+  for (const w of warming.values()) if (match(w.name)) out.push({ name: w.name, warming_state: state(w) });
+  return out;
 }
 
 /** The section as an Any: `@type` first, empty repeated fields left out (proto3 JSON). */

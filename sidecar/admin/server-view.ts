@@ -69,7 +69,21 @@ export interface SecretsView {
 }
 
 /** The server as the admin API sees it. */
+/** A dynamic resource that is not active: a warming listener or cluster, or an ECDS config. */
+export interface DynamicResourceView {
+  readonly name: string;
+  readonly versionInfo: string;
+  readonly lastUpdated: Date;
+  readonly raw: Readonly<Record<string, unknown>>;
+}
+
 export interface ServerView {
+  /** Listeners of an LDS update still warming (DynamicListener.warming_state). */
+  warmingListeners?(): readonly DynamicResourceView[];
+  /** Clusters still warming (ClustersConfigDump.dynamic_warming_clusters). */
+  warmingClusters?(): readonly DynamicResourceView[];
+  /** Accepted ECDS configs (EcdsConfigDump, TypedExtensionConfig). */
+  ecdsConfigs?(): readonly DynamicResourceView[];
   /** Static and SDS secrets (none without TLS). */
   secretsDump?(): SecretsView;
   /** RDS route configurations (none without xDS). */

@@ -141,6 +141,39 @@ export interface NetworkFilterRuntime {
   readonly routeConfigs: { get(name: string): unknown };
   /** TLS secrets by name (static_resources.secrets and SDS). */
   readonly secrets: SecretProvider;
+  /** ECDS: the current configs of discovered extensions (filled by xDS). */
+  readonly extensionConfigs?: ExtensionConfigProvider;
+}
+
+/** One validated extension config (a filter's typed_config, an ECDS TypedExtensionConfig, a default_config). */
+export interface DiscoveredExtensionConfig {
+  readonly extension: Extension;
+  readonly config: unknown;
+  /** The config's type name (TypedStruct unwrapped), without `type.googleapis.com/`. */
+  readonly typeName: string;
+}
+
+/**
+ * A filter entry's `config_discovery` (envoy.config.core.v3.ExtensionConfigSource),
+ * validated: its config is the TypedExtensionConfig named `name`, fetched over ADS.
+ */
+export interface ExtensionConfigDiscovery {
+  /** The resource name: the filter's name. */
+  readonly name: string;
+  readonly category: ExtensionCategory;
+  /** type_urls as type names (no `type.googleapis.com/`): an update of another type is rejected. */
+  readonly typeNames: readonly string[];
+  /** default_config, validated: used until a config arrives (warming done) or after it is removed. */
+  readonly defaultConfig: DiscoveredExtensionConfig | undefined;
+  readonly applyDefaultConfigWithoutWarming: boolean;
+  /** config_source.initial_fetch_timeout (Envoy's default 15 s; 0: wait forever). */
+  readonly initialFetchTimeoutMs: number;
+}
+
+/** ECDS: the current accepted config of each extension config name. */
+export interface ExtensionConfigProvider {
+  /** The last accepted config of the name; undefined before the first one or after its removal. */
+  current(name: string): DiscoveredExtensionConfig | undefined;
 }
 
 /** What the listener learned about a connection before handing it to a chain. */
@@ -183,6 +216,8 @@ export interface NetworkFilterExtension<C = unknown> extends Extension<C> {
 /** What an HTTP filter factory may use: its stats scope (`http.<stat_prefix>.`). */
 export interface HttpFilterRuntime {
   readonly stats: StatsScope;
+  /** ECDS configs (the dynamic filter of a `config_discovery` entry reads its current config here). */
+  readonly extensionConfigs?: ExtensionConfigProvider;
 }
 
 /** An HTTP filter extension (compressor, rbac, jwt_authn ...). */

@@ -9,7 +9,7 @@
 import { ConfigError, ConfigErrors, InvariantError } from '../contracts/errors.ts';
 import type { ExtensionRegistry } from '../contracts/extension.ts';
 import type { Gauge } from '../contracts/stats.ts';
-import type { ClusterView, DynamicRouteView, ListenerView, SecretsView, ServerState, ServerView } from '../admin/server-view.ts';
+import type { ClusterView, DynamicResourceView, DynamicRouteView, ListenerView, SecretsView, ServerState, ServerView } from '../admin/server-view.ts';
 import { startAdmin } from '../admin/admin-server.ts';
 import { createAccessLogger, type AccessLoggerConfig } from '../access-log/extension.ts';
 import { AccessLogManager } from '../access-log/sinks.ts';
@@ -25,6 +25,7 @@ import { SecretStore } from '../secrets/secret-store.ts';
 import { checkSecretMaterial } from '../secrets/secret-check.ts';
 import { SdsManager } from '../../xds/subscription/sds-manager.ts';
 import { sdsRefsOfClusters, sdsRefsOfListeners } from '../../xds/subscription/sds-refs.ts';
+import { EcdsManager, ecdsRefsOfListeners } from '../../xds/subscription/ecds-manager.ts';
 
 /** How the server was started. */
 export interface ServerOptions {
@@ -63,6 +64,8 @@ export class Server implements ServerView {
   readonly secrets = new SecretStore();
   /** SDS subscriptions (over ADS or SDS streams) filling `secrets`. */
   private readonly sds: SdsManager;
+  /** ECDS subscriptions (over ADS): the configs of config_discovery filters. */
+  private readonly ecds: EcdsManager;
   private admin: { port: number; close(): Promise<void> } | undefined;
   private readonly stateGauge: Gauge;
   private readonly liveGauge: Gauge;
@@ -102,7 +105,18 @@ export class Server implements ServerView {
     s.gauge('version').set(0);
     this.setState('PRE_INITIALIZING');
     const log = opts.logs.get('upstream');
-    this.clustersMgr = new ClusterManager(this.stats, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) }, { registry: opts.registry, secrets: this.secrets });
+    this.clustersMgr = new ClusterManager(this.stats, { info: (o, m) => log.info(o, m), warn: (o, m) => log.warn(o, m) }, { registry: opts.registry, secrets: this.secrets }, {
+      // Clusters warm on their SDS secrets (the SDS manager is built below; used only once clusters apply).
+      settled: (names) => this.sds.settled(names),
+      whenSettled: (names) => this.sds.whenSettled(names),
+    });
+    const ecdsLog = opts.logs.get('config');
+    this.ecds = new EcdsManager({
+      registry: opts.registry,
+      adsAvailable: opts.snapshot.xds?.ads !== undefined,
+      stats: this.stats,
+      log: { info: (o, m) => ecdsLog.info(o, m), warn: (o, m) => ecdsLog.warn(o, m) },
+    });
     const conn = opts.logs.get('connection');
     this.accessLogs = new AccessLogManager(this.stats);
     this.listenersMgr = new ListenerManager(opts.registry, this.stats, {
@@ -110,6 +124,7 @@ export class Server implements ServerView {
       accessLoggers: (cfg) => createAccessLogger(cfg as AccessLoggerConfig, this.accessLogs),
       routeConfigs: this.routeTables,
       secrets: this.secrets,
+      extensionConfigs: this.ecds,
       log: { debug: (o, m) => conn.debug(o, m), info: (o, m) => conn.info(o, m), warn: (o, m) => conn.warn(o, m) },
     });
     const sdsLog = opts.logs.get('config');
@@ -175,8 +190,11 @@ export class Server implements ServerView {
     const sdsErrors: string[] = [];
     const staticRefs = [...sdsRefsOfClusters(this.opts.snapshot.clusters, sdsErrors), ...sdsRefsOfListeners(this.opts.snapshot.listeners, sdsErrors)];
     sdsErrors.push(...this.sds.check(['static'], staticRefs));
+    const staticEcds = ecdsRefsOfListeners(this.opts.snapshot.listeners);
+    sdsErrors.push(...this.ecds.check(staticEcds));
     if (sdsErrors.length) throw new ConfigErrors(sdsErrors.map((e) => new ConfigError('static_resources', e)));
     this.sds.setRefs('static', staticRefs);
+    this.ecds.setRefs('static', staticEcds);
     await this.clustersMgr.apply(this.opts.snapshot.clusters);
     const source = this.opts.snapshot.xds;
     if (source) {
@@ -197,6 +215,7 @@ export class Server implements ServerView {
         stats: this.stats,
         log: { info: (o, m) => xlog.info(o, m), warn: (o, m) => xlog.warn(o, m) },
         sds: this.sds,
+        ecds: this.ecds,
         sink: {
           applyClusters: (all) => this.clustersMgr.apply(all),
           applyEndpoints: (n, eps) => this.clustersMgr.applyEndpoints(n, eps),
@@ -263,6 +282,22 @@ export class Server implements ServerView {
     }));
   }
 
+  /** ServerView: listeners of an LDS update still warming. */
+  warmingListeners(): readonly DynamicResourceView[] {
+    return this.xds?.warmingListeners() ?? [];
+  }
+
+  /** ServerView: clusters warming on their TLS secrets. */
+  warmingClusters(): readonly DynamicResourceView[] {
+    const dyn = this.xds?.dynamic.clusters;
+    return this.clustersMgr.warming().map((c) => ({ name: c.config.name, versionInfo: dyn?.get(c.config.name)?.versionInfo ?? '', lastUpdated: c.addedAt, raw: c.config.raw }));
+  }
+
+  /** ServerView: ECDS configs received. */
+  ecdsConfigs(): readonly DynamicResourceView[] {
+    return this.ecds.dump();
+  }
+
   /** ServerView: RDS route configurations. */
   dynamicRouteConfigs(): readonly DynamicRouteView[] {
     return [...(this.xds?.dynamic.routes.values() ?? [])];
@@ -318,6 +353,7 @@ export class Server implements ServerView {
     if (this.ticker) clearInterval(this.ticker);
     this.xds?.close();
     this.sds.close();
+    this.ecds.close();
     const left = this.listenersMgr.activeConnections;
     if (left) this.opts.logs.get('main').warn({ connections: left }, 'drain time over; closing remaining connections');
     this.listenersMgr.closeAll();

@@ -6,10 +6,25 @@
  * service name, so an assignment reaches its clusters without a scan of all
  * of them (1,000 assignments into 1,000 clusters is 1,000 map reads, not a
  * million comparisons).
+ *
+ * Warming on secrets (Envoy's cluster init on its SDS secrets): a new or
+ * changed cluster whose transport sockets name secrets that have not
+ * settled (arrived, rejected, or their initial fetch timed out) is not
+ * active yet: the cluster it replaces keeps serving (or none, for a new
+ * one), the rest of the update applies now, and the warming cluster takes
+ * over once its secrets settle, unless a later update superseded it. Until
+ * then it is listed by warming() (config_dump's dynamic_warming_clusters)
+ * and counted in cluster_manager.warming_clusters.
  */
 import type { ClusterConfig, EndpointConfig } from '../contracts/snapshot.ts';
 import type { Gauge, Counter, StatsScope } from '../contracts/stats.ts';
 import { Cluster, type ClusterLog, type ClusterTransportDeps } from './cluster.ts';
+
+/** Whether secrets have settled (SDS: arrived, rejected or timed out); static and unknown names count as settled. */
+export interface SecretReadiness {
+  settled(names: readonly string[]): boolean;
+  whenSettled(names: readonly string[]): Promise<void>;
+}
 import { sameConfig } from '../contracts/config-identity.ts';
 
 /** All clusters by name. */
@@ -28,11 +43,18 @@ export class ClusterManager {
   private readonly clusterRemoved: Counter;
 
   private readonly deps: ClusterTransportDeps | undefined;
+  private readonly secretReadiness: SecretReadiness | undefined;
+  /** Clusters warming on their secrets, by name. */
+  private pending = new Map<string, Cluster>();
+  /** Applies and warmed-cluster activations run one at a time. */
+  private queue: Promise<unknown> = Promise.resolve();
+  private warmingOnInit = 0;
 
-  constructor(stats: StatsScope, log: ClusterLog, deps?: ClusterTransportDeps) {
+  constructor(stats: StatsScope, log: ClusterLog, deps?: ClusterTransportDeps, secretReadiness?: SecretReadiness) {
     this.stats = stats;
     this.log = log;
     this.deps = deps;
+    this.secretReadiness = secretReadiness;
     const cm = stats.scope('cluster_manager');
     this.activeClusters = cm.gauge('active_clusters');
     this.warmingClusters = cm.gauge('warming_clusters');
@@ -51,16 +73,38 @@ export class ClusterManager {
     return [...this.clusters.values()];
   }
 
+  /** Clusters warming on their TLS secrets (not active yet). */
+  warming(): Cluster[] {
+    return [...this.pending.values()];
+  }
+
   /**
    * Replaces the cluster set: new and changed clusters are built and warmed
-   * (DNS, first health-check round) before they become active; removed and
-   * replaced clusters drain.
+   * (DNS, first health-check round; their secrets, in the background: see
+   * the module comment) before they become active; removed and replaced
+   * clusters drain.
    */
-  async apply(configs: readonly ClusterConfig[]): Promise<void> {
+  apply(configs: readonly ClusterConfig[]): Promise<void> {
+    const run = this.queue.then(() => this.applyNow(configs));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async applyNow(configs: readonly ClusterConfig[]): Promise<void> {
     const next = new Map<string, Cluster>();
     const warming: Cluster[] = [];
+    const pendingBefore = this.pending;
+    this.pending = new Map();
     for (const cfg of configs) {
       const cur = this.clusters.get(cfg.name);
+      const waiting = pendingBefore.get(cfg.name);
+      if (waiting && sameConfig(waiting.config, cfg)) {
+        // Still warming on its secrets: keeps waiting; what it replaces keeps serving.
+        pendingBefore.delete(cfg.name);
+        this.pending.set(cfg.name, waiting);
+        if (cur) next.set(cfg.name, cur);
+        continue;
+      }
       if (cur && sameConfig(cur.config, cfg)) {
         next.set(cfg.name, cur);
         continue;
@@ -68,14 +112,52 @@ export class ClusterManager {
       const c = new Cluster(cfg, this.stats, this.log, this.deps);
       const eps = cfg.edsServiceName ? this.assignments.get(cfg.edsServiceName) : undefined;
       if (eps) c.setEndpoints(eps);
-      warming.push(c);
-      next.set(cfg.name, c);
       if (cur) this.clusterModified.inc();
       else this.clusterAdded.inc();
+      const secrets = c.secretNames;
+      if (this.secretReadiness && secrets.length && !this.secretReadiness.settled(secrets)) {
+        this.pending.set(cfg.name, c);
+        if (cur) next.set(cfg.name, cur);
+        this.log.info({ cluster: cfg.name, secrets }, 'cluster warming: waiting for its TLS secrets');
+        void this.secretReadiness.whenSettled(secrets).then(() => this.activateWarmed(c));
+        continue;
+      }
+      warming.push(c);
+      next.set(cfg.name, c);
     }
-    this.warmingClusters.set(warming.length);
+    // Superseded or removed while warming: never served.
+    for (const c of pendingBefore.values()) c.destroy();
+    this.warmingOnInit = warming.length;
+    this.refreshWarming();
     await Promise.all(warming.map((c) => c.initialize()));
-    this.warmingClusters.set(0);
+    this.warmingOnInit = 0;
+    this.refreshWarming();
+    this.commit(next);
+  }
+
+  /** A cluster's secrets settled: it replaces the active one of its name (unless superseded meanwhile). */
+  private activateWarmed(c: Cluster): Promise<void> {
+    const run = this.queue.then(async () => {
+      if (this.pending.get(c.config.name) !== c) return;
+      await c.initialize();
+      if (this.pending.get(c.config.name) !== c) return;
+      this.pending.delete(c.config.name);
+      this.refreshWarming();
+      const next = new Map(this.clusters);
+      next.set(c.config.name, c);
+      this.commit(next);
+      this.log.info({ cluster: c.config.name }, 'cluster warmed: its TLS secrets settled');
+    });
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private refreshWarming(): void {
+    this.warmingClusters.set(this.warmingOnInit + this.pending.size);
+  }
+
+  /** Makes `next` the active set; what it drops drains. */
+  private commit(next: Map<string, Cluster>): void {
     const old = this.clusters;
     const byService = new Map<string, Cluster[]>();
     for (const c of next.values()) {
@@ -90,7 +172,7 @@ export class ClusterManager {
     this.activeClusters.set(next.size);
     for (const [name, c] of old) {
       if (next.get(name) !== c) {
-        if (!next.has(name)) this.clusterRemoved.inc();
+        if (!next.has(name) && !this.pending.has(name)) this.clusterRemoved.inc();
         void c.drain();
       }
     }
@@ -100,12 +182,14 @@ export class ClusterManager {
   applyEndpoints(serviceName: string, endpoints: readonly EndpointConfig[]): void {
     this.assignments.set(serviceName, endpoints);
     for (const c of this.byService.get(serviceName) ?? []) c.setEndpoints(endpoints);
+    for (const c of this.pending.values()) if (c.config.edsServiceName === serviceName) c.setEndpoints(endpoints);
   }
 
   /** EDS: an assignment was removed; its clusters keep no endpoints. */
   removeEndpoints(serviceName: string): void {
     this.assignments.delete(serviceName);
     for (const c of this.byService.get(serviceName) ?? []) c.setEndpoints([]);
+    for (const c of this.pending.values()) if (c.config.edsServiceName === serviceName) c.setEndpoints([]);
   }
 
   /** Drains every cluster (shutdown). */
@@ -116,5 +200,7 @@ export class ClusterManager {
   /** Closes every cluster now. */
   destroy(): void {
     for (const c of this.clusters.values()) c.destroy();
+    for (const c of this.pending.values()) c.destroy();
+    this.pending.clear();
   }
 }

@@ -187,6 +187,13 @@ export class Cluster {
     return s;
   }
 
+  /** Secret names its transport sockets need (the cluster warms until they settle). */
+  get secretNames(): string[] {
+    const names = [...(this.defaultTransport?.secretNames ?? [])];
+    for (const m of this.matchTransports) names.push(...(m.transport?.secretNames ?? []));
+    return [...new Set(names)];
+  }
+
   /** Stops timers and lets pools finish in-flight requests, then closes them. */
   async drain(): Promise<void> {
     this.stopBackground();

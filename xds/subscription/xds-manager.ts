@@ -15,6 +15,12 @@
  * keep serving until the secrets settle (arrive, are rejected, or time
  * out), then the update is applied (Envoy's dynamic_warming_listeners).
  * The initial fetch waits for those secrets too.
+ *
+ * ECDS (ecds-manager.ts): the TypedExtensionConfigs that config_discovery
+ * filters name are subscribed over ADS; a listener update naming one not
+ * yet received warms the same way (unless its default_config applies
+ * without warming). Warming listener updates are shown in /config_dump
+ * (DynamicListener.warming_state).
  */
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
@@ -28,6 +34,7 @@ import { parseListener } from '../translate/listener.ts';
 import type { XdsSourceConfig } from '../translate/bootstrap.ts';
 import { createResourceSource, type ResourceSource } from './resource-source.ts';
 import type { SdsManager } from './sds-manager.ts';
+import { ecdsRefsOfListeners, EXTENSION_CONFIG, type EcdsManager, type EcdsRef } from './ecds-manager.ts';
 import { sdsRefsOfClusters, sdsRefsOfListeners, type SdsRef } from './sds-refs.ts';
 
 /** Where accepted dynamic config goes (implemented by the server). */
@@ -59,6 +66,8 @@ export interface XdsManagerOptions {
   readonly log: { info(o: object, m: string): void; warn(o: object, m: string): void };
   /** SDS subscriptions (the server's; static refs are already set on it). */
   readonly sds?: SdsManager;
+  /** ECDS subscriptions (the server's; static refs are already set on it). */
+  readonly ecds?: EcdsManager;
 }
 
 /** One accepted dynamic resource, for /config_dump. */
@@ -85,6 +94,8 @@ export class XdsManager {
   private listenerGeneration = 0;
   /** Secrets the dynamic clusters need (the initial fetch waits for them). */
   private clusterSecrets: string[] = [];
+  /** The listener update warming (waiting for secrets or extension configs), for /config_dump. */
+  private warming: { readonly update: TypeUpdate; readonly since: Date } | undefined;
 
   constructor(opts: XdsManagerOptions) {
     this.opts = opts;
@@ -99,6 +110,19 @@ export class XdsManager {
     return this.dumps;
   }
 
+  /** Listeners of the update that is warming (new or changed ones only), for /config_dump. */
+  warmingListeners(): DynamicResource[] {
+    const w = this.warming;
+    if (!w) return [];
+    const out: DynamicResource[] = [];
+    for (const [n, r] of w.update.resources) {
+      const active = this.dumps.listeners.get(n);
+      if (active && JSON.stringify(active.raw) === JSON.stringify(r.value)) continue;
+      out.push({ name: n, versionInfo: w.update.versionInfo || r.version, lastUpdated: w.since, raw: r.value });
+    }
+    return out;
+  }
+
   /** The accepted version_info of CDS or LDS. */
   version(kind: 'cds' | 'lds'): string {
     return this.client.version(kind === 'cds' ? CLUSTER : LISTENER);
@@ -111,6 +135,7 @@ export class XdsManager {
     if (this.opts.source.lds) this.client.subscribe(LISTENER, '*');
     if (this.rdsNames.size) this.client.subscribe(ROUTE, [...this.rdsNames]);
     if (this.opts.source.ads) this.opts.sds?.attachAds((names) => this.client.subscribe(SECRET, names));
+    if (this.opts.source.ads) this.opts.ecds?.attachAds((names) => this.client.subscribe(EXTENSION_CONFIG, names));
     this.client.start();
     const ready = new Promise<void>((r) => this.readyWaiters.push(r));
     this.checkReady();
@@ -135,6 +160,7 @@ export class XdsManager {
     for (const n of this.edsNames) if (!this.received.eds.has(n)) return;
     for (const n of this.rdsNames) if (!this.received.rds.has(n)) return;
     if (this.opts.sds && !this.opts.sds.settled(this.clusterSecrets)) return;
+    if (this.opts.ecds && !this.opts.ecds.settled(this.opts.ecds.groupWarmingNames('static'))) return;
     this.isReady = true;
     for (const w of this.readyWaiters) w();
     this.readyWaiters = [];
@@ -148,6 +174,7 @@ export class XdsManager {
         case LISTENER: return await this.onListeners(u);
         case ROUTE: return this.onRoutes(u);
         case SECRET: return this.opts.sds ? this.opts.sds.onUpdate(u, 'ads') : ['SDS is not configured'];
+        case EXTENSION_CONFIG: return this.opts.ecds ? this.opts.ecds.onUpdate(u) : ['ECDS is not configured'];
         default: return [`unexpected resource type ${u.typeUrl}`];
       }
     } finally {
@@ -243,18 +270,30 @@ export class XdsManager {
       }
     }
     const refs = this.sdsRefs('lds', parsed, errors);
+    const ecdsRefs = errors.length ? [] : ecdsRefsOfListeners(parsed);
+    if (!errors.length && ecdsRefs.length) {
+      if (this.opts.ecds) errors.push(...this.opts.ecds.check(ecdsRefs));
+      else errors.push('config_discovery is used, but ECDS is not configured');
+    }
     if (errors.length) return errors;
     const generation = ++this.listenerGeneration;
     const sds = this.opts.sds;
+    const ecds = this.opts.ecds;
     const names = refs.map((r) => r.name);
-    if (!sds || refs.length === 0) return this.activateListeners(parsed, u, refs);
-    // The secrets of the new listeners, beside those of the active ones until they are replaced.
-    sds.setRefs('lds-warming', refs);
-    if (sds.settled(names)) return this.activateListeners(parsed, u, refs);
-    this.opts.log.info({ version: u.versionInfo, secrets: names.filter((n) => !sds.settled([n])) }, 'listeners warming: waiting for their TLS secrets');
-    void sds.whenSettled(names).then(async () => {
+    const ecdsNames = ecds ? ecds.warmingNames(ecdsRefs) : [];
+    this.warming = undefined;
+    if ((!sds || refs.length === 0) && ecdsNames.length === 0) return this.activateListeners(parsed, u, refs, ecdsRefs);
+    // What the new listeners need, beside what the active ones use until they are replaced.
+    sds?.setRefs('lds-warming', refs);
+    ecds?.setRefs('lds-warming', ecdsRefs);
+    const warm = (): boolean => (!sds || sds.settled(names)) && (!ecds || ecds.settled(ecdsNames));
+    if (warm()) return this.activateListeners(parsed, u, refs, ecdsRefs);
+    this.warming = { update: u, since: new Date() };
+    this.opts.log.info({ version: u.versionInfo, secrets: names.filter((n) => !sds?.settled([n])), extensionConfigs: ecdsNames.filter((n) => !ecds?.settled([n])) }, 'listeners warming: waiting for their TLS secrets or extension configs');
+    void Promise.all([sds?.whenSettled(names), ecds?.whenSettled(ecdsNames)]).then(async () => {
       if (generation !== this.listenerGeneration) return;
-      const errs = await this.activateListeners(parsed, u, refs);
+      this.warming = undefined;
+      const errs = await this.activateListeners(parsed, u, refs, ecdsRefs);
       if (errs.length) this.opts.log.warn({ version: u.versionInfo, errors: errs }, 'warmed listeners could not be applied; the previous listeners keep serving');
       this.checkReady();
     });
@@ -271,15 +310,22 @@ export class XdsManager {
   }
 
   /** Applies a listener set (now, or once warm); returns the reasons it failed. */
-  private async activateListeners(parsed: ListenerConfig[], u: TypeUpdate, refs: readonly SdsRef[]): Promise<string[]> {
+  private async activateListeners(parsed: ListenerConfig[], u: TypeUpdate, refs: readonly SdsRef[], ecdsRefs: readonly EcdsRef[]): Promise<string[]> {
+    // Set before the listeners are built, so their filters find the configs (and what the old ones used stays subscribed).
+    this.opts.ecds?.setRefs('lds-next', ecdsRefs);
     try {
       await this.opts.sink.applyListeners([...this.opts.staticListeners, ...parsed]);
     } catch (e) {
       this.opts.sds?.setRefs('lds-warming', []);
+      this.opts.ecds?.setRefs('lds-next', []);
+      this.opts.ecds?.setRefs('lds-warming', []);
       return [(e as Error).message];
     }
     this.opts.sds?.setRefs('lds', refs);
     this.opts.sds?.setRefs('lds-warming', []);
+    this.opts.ecds?.setRefs('lds', ecdsRefs);
+    this.opts.ecds?.setRefs('lds-next', []);
+    this.opts.ecds?.setRefs('lds-warming', []);
     this.listeners = parsed;
     this.recordAll(this.dumps.listeners, u);
     this.received.lds = true;

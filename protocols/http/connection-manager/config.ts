@@ -6,13 +6,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError, type ParseResult } from '../../../sidecar/contracts/errors.ts';
-import type { Extension, ExtensionRegistry, ParseContext } from '../../../sidecar/contracts/extension.ts';
+import type { Extension, ExtensionConfigDiscovery, ExtensionRegistry, ParseContext } from '../../../sidecar/contracts/extension.ts';
 import { bool, durationMs, int, list, msg, str, type Json } from '../../../xds/translate/proto-values.ts';
 import { parseRouteConfig, type RouteConfig } from '../route/route-config.ts';
 import { RouteTable, type PortStripping } from '../route/route-match.ts';
 import { parseLogFilter, type LogFilter } from '../access-log-filter.ts';
 import { parseLocalReplyConfig, type LocalReplyConfig } from './local-reply.ts';
 import { parseXfccConfig, type XfccConfig } from '../../tls/xfcc.ts';
+import { dynamicFilterExtension, parseHttpConfigDiscovery } from './dynamic-filter.ts';
 
 /** Type name of the HCM config. */
 export const HCM_TYPE = 'envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager';
@@ -23,6 +24,8 @@ export interface HttpFilterEntry {
   readonly name: string;
   readonly extension: Extension;
   readonly config: unknown;
+  /** ECDS: set for a `config_discovery` entry (extension is then the dynamic filter; config the same discovery). */
+  readonly discovery?: ExtensionConfigDiscovery;
 }
 
 /** The validated HttpConnectionManager. */
@@ -124,7 +127,13 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
     const name = str(f['name']);
     if (f['disabled'] === true && f['is_optional'] === true && f['typed_config'] === undefined) return; // skipped optional (see json-check)
     if (f['disabled'] === true) throw new ConfigError(`${p}.disabled`, 'filters disabled by default (enabled per route) are not supported yet');
-    if (f['config_discovery'] !== undefined) throw new ConfigError(`${p}.config_discovery`, 'ECDS needs the xDS client, which is not implemented yet');
+    if (f['config_discovery'] !== undefined) {
+      // ECDS (dynamic-filter.ts): the config arrives later; the router cannot be discovered, so this is never the last filter.
+      if (i === hf.length - 1) throw new ConfigError(p, 'the last HTTP filter must be the router; it cannot come from config_discovery');
+      const discovery = parseHttpConfigDiscovery(f, p, registry, ctx);
+      filters.push(Object.freeze({ name, extension: dynamicFilterExtension, config: discovery, discovery }));
+      return;
+    }
     const { extension: ext, config: cfg, typed, what } = registry.resolve('envoy.filters.http', f);
     if (!ext) {
       if (f['is_optional'] === true) {

@@ -9,7 +9,7 @@
  */
 import http2 from 'node:http2';
 import type { Socket } from 'node:net';
-import type { DownstreamConnectionFacts, HttpFilterExtension } from '../../../sidecar/contracts/extension.ts';
+import type { DownstreamConnectionFacts, ExtensionConfigProvider, HttpFilterExtension } from '../../../sidecar/contracts/extension.ts';
 import type { ConnectionInfo, HttpFilterFactory } from '../../../sidecar/contracts/http-filter.ts';
 import type { StatsScope } from '../../../sidecar/contracts/stats.ts';
 import type { RouteTable } from '../route/route-match.ts';
@@ -26,6 +26,8 @@ const CONNECTION_INFO = Symbol('themis.connectionInfo');
 /** Where HTTP connections report to the listener that owns them. */
 export interface HcmHost extends RouterRuntime {
   log: { debug(o: object, m: string): void; warn(o: object, m: string): void };
+  /** ECDS configs of config_discovery filters. */
+  readonly extensionConfigs?: ExtensionConfigProvider;
 }
 
 /** One HCM instance (per filter chain of a listener snapshot). */
@@ -46,7 +48,7 @@ export class HttpConnectionManager {
     this.stats = new HcmStats(stats, config.statPrefix);
     this.host = host;
     const hcmScope = stats.scope(`http.${config.statPrefix}`);
-    this.filterFactories = Object.freeze(config.filters.map((f) => (f.extension as HttpFilterExtension).createFactory(f.config, { stats: hcmScope })));
+    this.filterFactories = Object.freeze(config.filters.map((f) => (f.extension as HttpFilterExtension).createFactory(f.config, { stats: hcmScope, extensionConfigs: host.extensionConfigs })));
     this.h1Options = Object.freeze({
       maxRequestHeadersKb: config.maxRequestHeadersKb,
       maxHeadersCount: config.maxHeadersCount,

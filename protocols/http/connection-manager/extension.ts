@@ -34,6 +34,7 @@ export function setup(registry: ExtensionRegistry): void {
         accessLogs,
         routeTable: (name) => rt.routeConfigs.get(name) as RouteTable | undefined,
         log: rt.log,
+        extensionConfigs: rt.extensionConfigs,
       });
     },
   };
