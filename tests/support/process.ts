@@ -61,14 +61,14 @@ export interface SidecarProcess {
   readonly exited: Promise<number | null>;
 }
 
-/** Starts `themis-sidecar -c FILE args...` and waits until /ready answers 200. */
-export async function startProcess(configPath: string, adminPort: number, args: string[] = []): Promise<SidecarProcess> {
+/** Starts `themis-sidecar -c FILE args...` and waits (up to `readyTimeoutMs`) until /ready answers 200. */
+export async function startProcess(configPath: string, adminPort: number, args: string[] = [], readyTimeoutMs = 20000): Promise<SidecarProcess> {
   const child = spawn(process.execPath, [BIN, '-c', configPath, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
   let err = '';
   child.stderr!.on('data', (c: Buffer) => (err += c));
   child.stdout!.on('data', () => undefined);
   const exited = new Promise<number | null>((r) => child.on('close', (code) => r(code)));
-  const deadline = Date.now() + 20000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`sidecar exited ${child.exitCode}: ${err}`);
     try {

@@ -119,5 +119,6 @@ export function sdsTarget(clusters: readonly ClusterConfig[], name: string): Soc
   const c = clusters.find((x) => x.name === name);
   if (!c) return `no static cluster named '${name}'`;
   if (c.type !== 'STATIC' || c.endpoints.length !== 1) return `the SDS cluster '${name}' must be a STATIC cluster with one endpoint`;
+  if (c.transportSocket || c.transportSocketMatches.length) return `the SDS cluster '${name}' has a transport socket: SDS over TLS is not supported (plaintext over TCP or a Unix socket only)`;
   return c.endpoints[0]!.address;
 }

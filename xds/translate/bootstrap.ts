@@ -276,6 +276,8 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
     const c = clusters.find((x) => x.name === ads.clusterName);
     if (!c) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `no static cluster named '${ads.clusterName}'`));
     else if (c.type !== 'STATIC' || c.endpoints.length !== 1) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `the xDS cluster '${ads.clusterName}' must be a STATIC cluster with one endpoint`));
+    // The ADS client dials plaintext (TCP or a Unix socket): refuse TLS rather than silently dropping it.
+    else if (c.transportSocket || c.transportSocketMatches.length) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `the xDS cluster '${ads.clusterName}' has a transport socket: xDS over TLS is not supported (plaintext over TCP or a Unix socket only, as Istio's pilot-agent XDS proxy is reached)`));
   }
   if (errors.length) throw new ConfigErrors(errors);
   return Object.freeze({
