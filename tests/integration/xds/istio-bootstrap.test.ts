@@ -19,7 +19,7 @@
  * THEMIS_ISTIO_ONLY=<substring> starts only matching goldens,
  * THEMIS_ISTIO_PARALLEL=<n>, THEMIS_TEST_TIMINGS=1 prints start-up times.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { tmpdir } from 'node:os';
@@ -113,6 +113,7 @@ afterAll(async () => {
   await xds?.close();
   await sds?.close();
   await new Promise((r) => agent?.close(r));
+  rmSync(dir, { recursive: true, force: true });
 });
 
 function sidecar(name: string): { boot: RewrittenBootstrap; proc: SidecarProcess } {
