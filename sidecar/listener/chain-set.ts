@@ -14,7 +14,8 @@ import type { FilterChainConfig, ListenerConfig, ListenerFilterPredicate } from 
 import type { StatsScope } from '../contracts/stats.ts';
 import type { DownstreamTransport, TransportSocketExtension } from '../contracts/transport-socket.ts';
 import { withConnectionFilters } from './connection-filters.ts';
-import { selectFilterChain } from './filter-chain-match.ts';
+import { selectFilterChain, type ConnectionFacts } from './filter-chain-match.ts';
+import { selectByMatcher } from './filter-chain-matcher.ts';
 
 /** A filter chain at run time: its handler (non-terminal filters, then the terminal one) and its transport socket. */
 export interface ChainRuntime {
@@ -121,7 +122,7 @@ export class ChainSet {
 
   /** The filter chain matching the connection and what the listener filters found, if any. */
   select(socket: Socket, facts: InspectedFacts): ChainRuntime | undefined {
-    const chain = selectFilterChain(this.config.filterChains, this.config.defaultFilterChain, {
+    const f: ConnectionFacts = {
       localAddress: (socket.localAddress ?? '').replace(/^::ffff:/, ''),
       localPort: socket.localPort ?? 0,
       remoteAddress: (socket.remoteAddress ?? '').replace(/^::ffff:/, ''),
@@ -129,7 +130,10 @@ export class ChainSet {
       serverName: facts.serverName ?? '',
       transportProtocol: facts.transportProtocol,
       applicationProtocols: facts.applicationProtocols,
-    });
+    };
+    // filter_chain_matcher, when set, replaces filter_chain_match (Envoy ignores the latter then).
+    const m = this.config.filterChainMatcher;
+    const chain = m ? selectByMatcher(m, this.config.defaultFilterChain, f) : selectFilterChain(this.config.filterChains, this.config.defaultFilterChain, f);
     return chain ? this.handlers.get(chain) : undefined;
   }
 

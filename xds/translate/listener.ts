@@ -10,6 +10,7 @@ import type { ExtensionRegistry, ParseContext } from '../../sidecar/contracts/ex
 import type { CidrRange, FilterChainConfig, FilterChainMatchConfig, ListenerConfig, ListenerFilterConfig, ListenerFilterPredicate, TransportSocketConfig } from '../../sidecar/contracts/snapshot.ts';
 import { ipBits } from '../../sidecar/contracts/ip-address.ts';
 import { parseAddress } from './address.ts';
+import { parseFilterChainMatcher } from './filter-chain-matcher.ts';
 import { bool, durationMs, int, list, msg, str, type Json } from './proto-values.ts';
 
 /** Parses a CidrRange. */
@@ -154,13 +155,23 @@ function refuseOverlaps(chains: readonly FilterChainConfig[], path: string): voi
   });
 }
 
+/** filter_chain_matcher needs every filter chain named, each name once (Envoy's checks). */
+function chainsByName(chains: readonly FilterChainConfig[], path: string): Map<string, FilterChainConfig> {
+  const byName = new Map<string, FilterChainConfig>();
+  chains.forEach((fc, i) => {
+    if (!fc.name) throw new ConfigError(`${path}.filter_chains[${i}].name`, '"name" field is required when using a listener matcher');
+    if (byName.has(fc.name)) throw new ConfigError(`${path}.filter_chains[${i}].name`, `"name" field is duplicated with value '${fc.name}'`);
+    byName.set(fc.name, fc);
+  });
+  return byName;
+}
+
 /** Parses a Listener. */
 export function parseListener(l: Json, path: string, registry: ExtensionRegistry, ctx: ParseContext): ListenerConfig {
   // Envoy names an unnamed listener itself (a UUID); we use its address.
   const name = str(l['name']) || `listener_${str(msg(msg(l['address'])?.['socket_address'])?.['address'])}_${String(msg(msg(l['address'])?.['socket_address'])?.['port_value'] ?? '')}`;
   const address = parseAddress(msg(l['address']), `${path}.address`);
   const listenerFilters = list(l['listener_filters']).map((f, i) => parseListenerFilter(f, `${path}.listener_filters[${i}]`, registry, ctx));
-  if (l['filter_chain_matcher'] !== undefined) throw new ConfigError(`${path}.filter_chain_matcher`, 'the matcher-API filter_chain_matcher is not supported yet');
   if (l['udp_listener_config'] !== undefined) throw new ConfigError(`${path}.udp_listener_config`, 'UDP listeners are not supported');
   if (l['use_original_dst'] === true) throw new ConfigError(`${path}.use_original_dst`, 'original destination redirection is not supported yet');
   const bindToPort = bool(l['bind_to_port'], true);
@@ -169,7 +180,10 @@ export function parseListener(l: Json, path: string, registry: ExtensionRegistry
     if (l[k] !== undefined) ctx.warn(new ConfigError(`${path}.${k}`, 'accepted but not applied'));
   }
   const filterChains = list(l['filter_chains']).map((fc, i) => parseChain(fc, `${path}.filter_chains[${i}]`, registry, ctx));
-  refuseOverlaps(filterChains, path);
+  const fcm = msg(l['filter_chain_matcher']);
+  // With filter_chain_matcher, Envoy chooses chains by name and ignores filter_chain_match (so no overlap check).
+  const filterChainMatcher = fcm ? parseFilterChainMatcher(fcm, `${path}.filter_chain_matcher`, { chains: chainsByName(filterChains, path), warn: ctx.warn }) : undefined;
+  if (!filterChainMatcher) refuseOverlaps(filterChains, path);
   const dfc = msg(l['default_filter_chain']);
   const defaultFilterChain = dfc ? parseChain(dfc, `${path}.default_filter_chain`, registry, ctx) : undefined;
   if (filterChains.length === 0 && !defaultFilterChain) throw new ConfigError(`${path}.filter_chains`, 'a listener needs at least one filter chain');
@@ -178,6 +192,7 @@ export function parseListener(l: Json, path: string, registry: ExtensionRegistry
     address,
     filterChains: Object.freeze(filterChains),
     defaultFilterChain,
+    filterChainMatcher,
     listenerFilters: Object.freeze(listenerFilters),
     bindToPort,
     listenerFiltersTimeoutMs: l['listener_filters_timeout'] === undefined ? 15_000 : durationMs(l['listener_filters_timeout'], `${path}.listener_filters_timeout`) ?? 15_000,
