@@ -15,6 +15,12 @@ export interface Host {
   healthy: boolean;
   /** Requests in flight to this host (for LEAST_REQUEST). */
   activeRequests: number;
+  /** The endpoint's priority (LocalityLbEndpoints.priority); 0, the highest, when absent. */
+  readonly priority?: number;
+  /** Its locality (`region/zone/sub_zone`); hosts of one priority are grouped by it. */
+  readonly locality?: string;
+  /** Its locality's load_balancing_weight; absent or 0: no load under locality weighted LB. */
+  readonly localityWeight?: number;
 }
 
 /** Per-request input to host selection. */
@@ -28,5 +34,9 @@ export interface LoadBalancer {
   chooseHost(ctx: LbContext): Host | undefined;
 }
 
-/** Builds a load balancer for a fixed host list (rebuilt when hosts change). */
-export type LoadBalancerFactory = (hosts: readonly Host[], random: () => number) => LoadBalancer;
+/**
+ * Builds a load balancer for a fixed host list (rebuilt when hosts change). `panicThreshold`
+ * overrides the policy's healthy_panic_threshold (the priority balancer passes 0 for the hosts
+ * of one locality, which are balanced over their healthy hosts only).
+ */
+export type LoadBalancerFactory = (hosts: readonly Host[], random: () => number, panicThreshold?: number) => LoadBalancer;

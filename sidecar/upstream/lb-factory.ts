@@ -1,13 +1,17 @@
 /**
- * Maps a cluster's lb_policy (and its options) to a load-balancer factory.
+ * Maps a cluster's lb_policy (and its options) to a load-balancer factory, and wraps it in the
+ * priority and locality balancer (priority-load-balancer.ts) when the hosts need it.
  */
 import type { LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import type { LbPolicyName } from '../contracts/snapshot.ts';
+import { panicThresholdFrom } from './lb-host-set.ts';
 import { leastRequest } from './lb-least-request.ts';
 import { maglev } from './lb-maglev.ts';
 import { random } from './lb-random.ts';
 import { ringHash } from './lb-ring-hash.ts';
 import { roundRobin } from './lb-round-robin.ts';
+import { DEFAULT_OVERPROVISIONING_FACTOR } from './priority-load.ts';
+import { PriorityLoadBalancer } from './priority-load-balancer.ts';
 
 /** The factory for a policy; `options` uses the LB modules' option names. */
 export function loadBalancerFactory(policy: LbPolicyName, options: Readonly<Record<string, number>>): LoadBalancerFactory {
@@ -22,5 +26,35 @@ export function loadBalancerFactory(policy: LbPolicyName, options: Readonly<Reco
       return ringHash(options);
     case 'MAGLEV':
       return maglev(options);
+    case 'CLUSTER_PROVIDED':
+      // ORIGINAL_DST clusters pick their host themselves (Cluster.chooseOriginalDst); the
+      // balancer over their (empty) configured host list never returns a host.
+      return roundRobin(options);
   }
+}
+
+/** Cluster-level balancing that is not the policy's: priorities and locality weights. */
+export interface ClusterLbShape {
+  /** ClusterLoadAssignment.Policy.overprovisioning_factor, percent. */
+  readonly overprovisioningFactor?: number;
+  /** common_lb_config.locality_weighted_lb_config is set. */
+  readonly localityWeighted?: boolean;
+}
+
+/**
+ * The factory a cluster uses: the policy alone when every host is at priority 0 and localities
+ * are not weighted (the common case, unchanged), else the priority balancer over the policy.
+ * RING_HASH and MAGLEV do not weight localities (a locality draw would break hash affinity);
+ * the translator warns about that combination.
+ */
+export function clusterLoadBalancerFactory(policy: LbPolicyName, options: Readonly<Record<string, number>>, shape: ClusterLbShape = {}): LoadBalancerFactory {
+  const inner = loadBalancerFactory(policy, options);
+  const panicThreshold = panicThresholdFrom(options['healthyPanicThreshold']);
+  const hashed = policy === 'RING_HASH' || policy === 'MAGLEV';
+  const localityWeighted = shape.localityWeighted === true && !hashed;
+  const overprovisioningFactor = shape.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR;
+  return (hosts, rand) => {
+    if (!localityWeighted && hosts.every((h) => (h.priority ?? 0) === 0)) return inner(hosts, rand);
+    return new PriorityLoadBalancer(hosts, rand, inner, { overprovisioningFactor, panicThreshold, localityWeighted, hashChoosesPriority: hashed });
+  };
 }

@@ -138,5 +138,5 @@ function leastRequestConfig(opts: LeastRequestOptions): LeastRequestConfig {
 /** Factory for LEAST_REQUEST. Throws ConfigError for invalid options. */
 export function leastRequest(opts: LeastRequestOptions = {}): LoadBalancerFactory {
   const config = leastRequestConfig(opts);
-  return (hosts, random) => new LeastRequestLoadBalancer(hosts, random, config);
+  return (hosts, random, panic) => new LeastRequestLoadBalancer(hosts, random, panic === undefined ? config : { ...config, panicThreshold: panic });
 }

@@ -153,5 +153,5 @@ export function maglev(opts: MaglevOptions = {}): LoadBalancerFactory {
   }
   if (!isPrime(tableSize)) throw new ConfigError('table_size', 'The table size of maglev must be prime number');
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
-  return (hosts, random) => new MaglevLoadBalancer(hosts, random, tableSize, threshold);
+  return (hosts, random, panic = threshold) => new MaglevLoadBalancer(hosts, random, tableSize, panic);
 }

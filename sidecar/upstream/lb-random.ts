@@ -68,5 +68,5 @@ export class RandomLoadBalancer implements LoadBalancer {
 /** Factory for RANDOM. Throws ConfigError for an invalid `healthyPanicThreshold`. */
 export function random(opts: RandomOptions = {}): LoadBalancerFactory {
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
-  return (hosts, rand) => new RandomLoadBalancer(hosts, rand, threshold);
+  return (hosts, rand, panic = threshold) => new RandomLoadBalancer(hosts, rand, panic);
 }

@@ -195,5 +195,5 @@ export function ringHash(opts: RingHashOptions = {}): LoadBalancerFactory {
   const max = ringSize('maximum_ring_size', opts.maximumRingSize, DEFAULT_MAX_RING_SIZE);
   if (min > max) throw new ConfigError('minimum_ring_size', `ring hash: minimum_ring_size (${min}) > maximum_ring_size (${max})`);
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
-  return (hosts, random) => new RingHashLoadBalancer(hosts, random, min, max, threshold);
+  return (hosts, random, panic = threshold) => new RingHashLoadBalancer(hosts, random, min, max, panic);
 }

@@ -61,5 +61,5 @@ export class RoundRobinLoadBalancer implements LoadBalancer {
  */
 export function roundRobin(opts: RoundRobinOptions = {}): LoadBalancerFactory {
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
-  return (hosts, random) => new RoundRobinLoadBalancer(hosts, random, threshold);
+  return (hosts, random, panic = threshold) => new RoundRobinLoadBalancer(hosts, random, panic);
 }
