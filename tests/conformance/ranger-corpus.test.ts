@@ -25,22 +25,6 @@ const NOT_TEST_FILES: Readonly<Record<string, string>> = {
 
 const DEFERRED: readonly { file: string; reason: string; cases: readonly string[] }[] = [
   {
-    file: "policyengine/test_policyengine_audit_filter_hdfs.json",
-    reason: "script reads LOCATION_TEST_COUNTRY_CODE set by RangerFileBasedGeolocationProvider from /etc/ranger/geo/geo.txt, not in the fixtures",
-    cases: [
-      "audit access to AUDIT_ALL_ACCESS tagged: resource=/unaudited/test.txt, accessType=write, action=null, user=allowed-user1, tags=AUDIT_ALL_ACCESS [access]",
-      "no audit access to NO_AUDIT_ACCESS tagged: resource=/audited/test.txt, accessType=write, action=null, user=allowed-user1, tags=NO_AUDIT_ACCESS [access]",
-    ],
-  },
-  {
-    file: "policyengine/test_policyengine_audit_filter_hive.json",
-    reason: "KNOWN GAP: audit filters of the tag service (tagPolicyInfo.serviceConfig) are not applied per tag yet",
-    cases: [
-      "cmd -> select name from temp.data, discard  access audit of resources with TAG = NO_AUDIT [access]",
-      "cmd -> select name from sysdb.data, discard access audit of resources with TAG = SYS_DATA [access]",
-    ],
-  },
-  {
     file: "policyengine/test_policyengine_aws_s3.json",
     reason: "tag-based: the resource tags come from RangerFileBasedTagRetriever file /policyengine/aws_s3_tags.json, which is not in the fixtures",
     cases: [
@@ -191,13 +175,6 @@ const DEFERRED: readonly { file: string; reason: string; cases: readonly string[
     ],
   },
   {
-    file: "policyengine/test_policyengine_temporary.json",
-    reason: "KNOWN GAP: tag validityPeriods (temporary tags) are not evaluated",
-    cases: [
-      "DENY 'read /resource' for u=user tag temporarily [access]",
-    ],
-  },
-  {
     file: "resourcematcher/test_defaultpolicyresourcematcher_for_hdfs_policy.json",
     reason: "not an access decision: matches a policy against a policy (RangerPolicyResourceMatcher.isMatch(RangerPolicy, scope), an Admin search API)",
     cases: [
@@ -226,27 +203,6 @@ const DEFERRED: readonly { file: string; reason: string; cases: readonly string[
     cases: [
       "Case 0:value=/home/; isRecursive=true; wildCard=true; ignoreCase=true / seemingly-correct-path input=\"/home/\"",
       "Case 3: value=/home/; isRecursive=true; wildCard=true; ignoreCase=true / slash-at-end-path input=\"/home/\"",
-    ],
-  },
-  {
-    file: "validityscheduler/test-validity-schedules-invalid.json",
-    reason: "KNOWN GAP: RangerValidityScheduleValidator counts failures differently for some invalid schedules",
-    cases: [
-      "Invalid characters in fields in validity-schedule",
-      "endTime earlier than startTime",
-      "Overlapping ranges, incorrect range, invalid field value in validity-schedule",
-    ],
-  },
-  {
-    file: "validityscheduler/test-validity-schedules-valid-and-applicable.json",
-    reason: "KNOWN GAP: recurrence windows (interval arithmetic across schedule fields) differ from RangerValidityScheduleEvaluator in some cases",
-    cases: [
-      "Applicable for 9 minutes in a 10 minute interval",
-      "Applicable every Wednesday or Saturday or 1st of month starting at 10 past noon hour PST for 2 days and 10 hours",
-      "Applicable every Wednesday or Saturday or 1st of month starting at 59 minutes past midnight PST for 1 day and 2 minutes",
-      "Applicable every 31st of month starting at noon Zulu for 1 day, starting from 1/1/18",
-      "validity-interval longer than minimum diff in schedule - applicable",
-      "Applicable every 31st of month or every Thursday starting at noon Zulu for 1 day, starting from 1/1/18 -  applicable",
     ],
   },
 ];

@@ -4,12 +4,14 @@
  * `{'accessResult': 'DENIED', 'isAudited': true}` or
  * `{'users': ['x'], 'resources': {...}, 'isAudited': false}`. After a
  * decision, the first rule that matches (result, users/groups/roles, actions,
- * access types, resources) decides whether it is audited. The value is
- * Java-lenient JSON (single quotes), read by a small tolerant reader.
+ * access types, resources) decides whether it is audited. The tag service's
+ * filters (tagPolicies.serviceConfig) are tried first, once per tag of the
+ * request, with the tag as their resource. The value is Java-lenient JSON
+ * (single quotes), read by a small tolerant reader.
  */
 import { JsonReader, readPolicyResources } from './model.ts';
 import { PolicyResourceMatcher } from './policy-resource-matcher.ts';
-import type { EvalRequest } from './request.ts';
+import type { EvalRequest, RangerTag } from './request.ts';
 import type { ServiceDefHelper } from './service-def.ts';
 
 /** One audit filter rule. */
@@ -38,6 +40,35 @@ export class AuditFilter {
 
   /** Does the rule apply to this request and decision? */
   matches(req: EvalRequest, isAllowed: boolean): boolean {
+    if (!this.#matchesItem(req, isAllowed)) return false;
+    if (this.#resources) {
+      const t = this.#resources.getMatchType(req.resource, req.elementScopes, req.env);
+      // RangerAuditPolicyEvaluator.matchResource: any match for `_any` or SELF_OR_DESCENDANTS requests
+      const anyMatch = req.isAccessTypeAny || req.scope === 'SELF_OR_DESCENDANTS';
+      if (anyMatch ? t === 'NONE' : t !== 'SELF' && t !== 'SELF_AND_ALL_DESCENDANTS') return false;
+    }
+    return true;
+  }
+
+  /**
+   * Does the rule, as an audit filter of the tag service, apply to this request for one of its
+   * tags? As RangerAuditPolicyEvaluator with a RangerTagAccessRequest: the rule's resources
+   * must match the tag type, and the tag must be on the resource itself (matchType SELF, or
+   * ANCESTOR, which counts as SELF) unless any access or descendants are asked for.
+   */
+  matchesTag(req: EvalRequest, tag: RangerTag, isAllowed: boolean): boolean {
+    if (!this.#matchesItem(req, isAllowed)) return false;
+    if (this.#resources) {
+      const t = this.#resources.getMatchType({ tag: tag.type }, undefined, req.env);
+      if (t !== 'SELF' && t !== 'SELF_AND_ALL_DESCENDANTS') return false;
+      const tagMatch = tag.matchType ?? 'SELF';
+      const self = tagMatch === 'SELF' || tagMatch === 'ANCESTOR' || tagMatch === 'SELF_AND_ALL_DESCENDANTS';
+      if (!self && !req.isAccessTypeAny && req.scope !== 'SELF_OR_DESCENDANTS') return false;
+    }
+    return true;
+  }
+
+  #matchesItem(req: EvalRequest, isAllowed: boolean): boolean {
     if (this.#accessResult && (this.#accessResult === 'ALLOWED') !== isAllowed) return false;
     if (this.#users.size || this.#groups.size || this.#roles.size) {
       const ok = this.#users.has(req.user) || [...req.userGroups].some((g) => this.#groups.has(g)) || [...req.userRoles].some((x) => this.#roles.has(x));
@@ -47,10 +78,6 @@ export class AuditFilter {
     const actionOk = this.#actions.size > 0 && this.#actions.has(req.original.action ?? '');
     const typeOk = this.#accessTypes.size > 0 && this.#accessTypes.has(req.accessType.toLowerCase());
     if ((this.#actions.size || this.#accessTypes.size) && !actionOk && !typeOk) return false;
-    if (this.#resources) {
-      const t = this.#resources.getMatchType(req.resource, req.elementScopes, req.env);
-      if (!(t === 'SELF' || t === 'SELF_AND_ALL_DESCENDANTS' || (t === 'DESCENDANT' && req.isAccessTypeAny))) return false;
-    }
     return true;
   }
 }

@@ -16,7 +16,7 @@ import { PolicyResourceMatcher } from './policy-resource-matcher.ts';
 import type { ElementMatchingScope } from './resource-matcher.ts';
 import { ServiceDefHelper } from './service-def.ts';
 import { isScheduleApplicable, zonedTime } from './validity-schedule.ts';
-import { validateSchedule } from './validity-validator.ts';
+import { validateScheduleInto } from './validity-validator.ts';
 
 /** One checked expectation. */
 export interface CaseOutcome {
@@ -115,7 +115,7 @@ export function harnessRequest(t: J): RangerAccessRequest {
   const ctx: Record<string, unknown> = { ...(r.context ?? {}) };
   let tags: RangerTag[] | undefined;
   if (typeof ctx.TAGS === 'string') {
-    tags = (ctx.TAGS.trim() ? (parseLenientJson(ctx.TAGS) as J[]) : []).map((x) => ({ type: x.type, attributes: x.attributes ?? {}, matchType: x.matchType, validityPeriods: x.validityPeriods }));
+    tags = (ctx.TAGS.trim() ? (parseLenientJson(ctx.TAGS) as J[]) : []).map((x) => ({ type: x.type, attributes: x.attributes ?? {}, matchType: x.matchType, validityPeriods: tagValidityPeriods(x) }));
     delete ctx.TAGS;
   }
   let requestedResources: Record<string, string>[] | undefined;
@@ -151,6 +151,22 @@ export function harnessRequest(t: J): RangerAccessRequest {
     accessTypes: Array.isArray(ctx.ACCESSTYPES) ? (ctx.ACCESSTYPES as string[]) : undefined,
     anyOfAccessTypes: ctx.ISANYACCESS === true,
   };
+}
+
+/**
+ * A harness tag's validity periods: `validityPeriods`, or (as RangerTagForEval reads them in
+ * TestPolicyEngine) the JSON string of its `options.TAG_VALIDITY_PERIODS`.
+ */
+function tagValidityPeriods(tag: J): unknown[] | undefined {
+  if (Array.isArray(tag.validityPeriods) && tag.validityPeriods.length) return tag.validityPeriods;
+  const opt = tag.options?.TAG_VALIDITY_PERIODS;
+  if (typeof opt !== 'string') return undefined;
+  try {
+    const v = parseLenientJson(opt);
+    return Array.isArray(v) ? v : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function str(v: unknown): string {
@@ -275,10 +291,11 @@ export function runValiditySchedulerCases(list: J[]): FileOutcome {
     const schedules = [];
     for (const [i, s] of (tc.validitySchedules as J[]).entries()) {
       const parsed = readValiditySchedule(r, s, `validitySchedules[${i}]`);
-      const f = parsed ? validateSchedule(parsed, HARNESS_TIME_ZONE) : ['unreadable'];
-      failures.push(...f);
-      if (f.length || !parsed) valid = false;
-      else schedules.push(parsed);
+      if (!parsed) failures.push('unreadable');
+      // as the Java harness: one failure list for all schedules of a case
+      const ok = parsed !== undefined && validateScheduleInto(parsed, HARNESS_TIME_ZONE, failures);
+      valid &&= ok;
+      if (valid && parsed) schedules.push(parsed);
     }
     const at = parseHarnessDate(tc.accessTime)?.getTime() ?? zonedTime(1970, 1, 1, 0, 0, 0, 'UTC');
     const applicable = valid && schedules.some((s) => isScheduleApplicable(s, at, HARNESS_TIME_ZONE));

@@ -20,6 +20,7 @@ import { RoleTable } from './roles.ts';
 import { evaluateExpression } from './conditions/script-condition.ts';
 import { parseScript } from './script-parser.ts';
 import { normalizeTagServiceDef, ServiceDefHelper, stripComponent } from './service-def.ts';
+import { isTagApplicable } from './validity-schedule.ts';
 import { readZones, type SecurityZone } from './zones.ts';
 
 export type { RangerAccessRequest, RangerAccessResult, RangerDataMaskResult, RangerRowFilterResult, RangerTag } from './request.ts';
@@ -81,12 +82,14 @@ export class RangerPolicyEngine {
   readonly #auditFilters: readonly AuditFilter[];
   readonly #tagAuditFilters: readonly AuditFilter[];
   readonly #hasPolicies: boolean;
+  /** Zone of validity schedules and temporary tags without their own. */
+  readonly #defaultZone: string;
 
   private constructor(init: {
     serviceName: string; policyVersion: number | undefined; serviceDef: ServiceDef; helper: ServiceDefHelper; repo: PolicyRepository;
     zoneRepos: Map<string, PolicyRepository>; zones: SecurityZone[]; tagRepo: PolicyRepository | undefined; roles: RoleTable;
     superUsers: Set<string>; superGroups: Set<string>; auditUsers: Set<string>; auditGroups: Set<string>; auditRoles: Set<string>;
-    auditMode: AuditMode; auditFilters: AuditFilter[]; tagAuditFilters: AuditFilter[]; hasPolicies: boolean;
+    auditMode: AuditMode; auditFilters: AuditFilter[]; tagAuditFilters: AuditFilter[]; hasPolicies: boolean; defaultZone: string;
   }) {
     this.serviceName = init.serviceName;
     this.policyVersion = init.policyVersion;
@@ -106,6 +109,7 @@ export class RangerPolicyEngine {
     this.#auditFilters = init.auditFilters;
     this.#tagAuditFilters = init.tagAuditFilters;
     this.#hasPolicies = init.hasPolicies;
+    this.#defaultZone = init.defaultZone;
   }
 
   /**
@@ -176,6 +180,7 @@ export class RangerPolicyEngine {
       auditFilters: readAuditFilters(helper, cfg['ranger.plugin.audit.filters'], warn),
       tagAuditFilters,
       hasPolicies: valid.length > 0 || zones.some((z) => z.policies.length > 0),
+      defaultZone: zoneDefault,
     });
     return { engine, warnings };
   }
@@ -372,6 +377,7 @@ export class RangerPolicyEngine {
     const time = req.accessTime;
     const pairs: { ev: PolicyEvaluator; tag: RangerTag }[] = [];
     for (const tag of req.tags) {
+      if (!isTagApplicable(tag.validityPeriods, time.getTime(), this.#defaultZone)) continue;
       const tagResource = { tag: tag.type };
       for (const ev of repo.likelyMatches(policyType, tagResource)) {
         const t = ev.resourceMatchers[0].getMatchType(tagResource, undefined, req.env);
@@ -399,12 +405,19 @@ export class RangerPolicyEngine {
     if (result.isAllowed) result.isAccessDetermined = true;
   }
 
+  /**
+   * RangerPolicyEngineImpl.evaluateAuditPolicies: the tag service's audit filters first, each
+   * tried for every applicable tag of the request (filters in their order, then tags), then
+   * the service's own; the first that matches decides.
+   */
   #applyAuditFilters(req: EvalRequest, result: ResultBuilder): void {
     if (this.#auditFilters.length === 0 && this.#tagAuditFilters.length === 0) return;
     if (this.#isAuditExcluded(req)) return;
-    if (req.tags.length) {
+    if (req.tags.length && this.#tagAuditFilters.length) {
+      const ms = req.accessTime.getTime();
+      const tags = req.tags.filter((t) => isTagApplicable(t.validityPeriods, ms, this.#defaultZone));
       for (const f of this.#tagAuditFilters) {
-        if (f.matches({ ...req, resource: {} }, result.isAllowed)) {
+        if (tags.some((t) => f.matchesTag(req, t, result.isAllowed))) {
           result.setAudited(f.isAudited);
           return;
         }
