@@ -97,20 +97,6 @@ const DEFERRED: readonly { file: string; reason: string; cases: readonly string[
     ],
   },
   {
-    file: "policyengine/test_policyengine_hive.json",
-    reason: "KNOWN GAP: to investigate (a deny expected where we allow)",
-    cases: [
-      "ALLOW 'read http://qe-s3-bucket-mst/test_abcd/abcd;' for user1 [access]",
-    ],
-  },
-  {
-    file: "policyengine/test_policyengine_marker_access_types.json",
-    reason: "KNOWN GAP: RangerURLResourceMatcher semantics (URL with and without trailing '/') are not implemented; URL values match as paths",
-    cases: [
-      "ALLOW 'read http://qe-s3-bucket-mst/test_abcd/abcd;' for user1 [access]",
-    ],
-  },
-  {
     file: "policyengine/test_policyengine_resource_hierarchy_tags.json",
     reason: "tag-based: resource tags come from a RangerFileBasedTagRetriever file that is not in the fixtures",
     cases: [
@@ -195,14 +181,6 @@ const DEFERRED: readonly { file: string; reason: string; cases: readonly string[
       "database=hr:table=*:column=* / Exact match for 'finance,hr,tmp*:tax,employee,tmp*:refund,salary,tmp*' policy (exactMatch)",
       "database=hr:table=*:column=* / Exact match for 'finance,hr,tmp*:*,employee,tmp*:*,salary,tmp*' policy (exactMatch)",
       "database=hr:table=*:column=* / No match for 'finance,hr,tmp*::refund,salary,tmp*' policy (anyMatch)",
-    ],
-  },
-  {
-    file: "resourcematcher/test_resourcematcher_path.json",
-    reason: "KNOWN GAP: a recursive value ending in '/' matched against exactly that value",
-    cases: [
-      "Case 0:value=/home/; isRecursive=true; wildCard=true; ignoreCase=true / seemingly-correct-path input=\"/home/\"",
-      "Case 3: value=/home/; isRecursive=true; wildCard=true; ignoreCase=true / slash-at-end-path input=\"/home/\"",
     ],
   },
 ];

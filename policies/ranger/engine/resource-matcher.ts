@@ -142,7 +142,7 @@ export class ValueMatcher {
         const noSep = v.length > 0 && v.endsWith(sep) ? v.slice(0, -1) : v;
         return r === noSep || r.startsWith(noSep + sep);
       }
-      case 'recursiveWildcard': return recursiveWildcardMatch(r, v, this.#opts.pathSeparator);
+      case 'recursiveWildcard': return this.#url ? urlRecursiveWildcardMatch(r, v, this.#opts.pathSeparator) : recursiveWildcardMatch(r, v, this.#opts.pathSeparator);
     }
   }
 
@@ -177,20 +177,51 @@ export class ValueMatcher {
     this.#path = true;
     return this;
   }
+
+  /** Set for URL resources (RangerURLResourceMatcher): recursive wildcards keep the scheme. */
+  #url = false;
+  /** Marks this matcher as matching URL values. */
+  markUrl(): this {
+    this.#url = true;
+    return this.markPath();
+  }
 }
 
-/** RangerPathResourceMatcher.isRecursiveWildCardMatch: the path or any of its ancestors matches. */
+/**
+ * RangerPathResourceMatcher.isRecursiveWildCardMatch: the path or any of its ancestors matches;
+ * a path ending in the separator is finally tried with it (`/home/` matches `/home/*`).
+ */
 export function recursiveWildcardMatch(path: string, pattern: string, sep: string): boolean {
   if (path.length === 0) return false;
+  return ancestorsMatch(path.startsWith(sep) ? sep : '', path, pattern, sep);
+}
+
+/**
+ * RangerURLResourceMatcher.isRecursiveWildCardMatch: as for paths, but only for values that
+ * look like URLs (`scheme://`, not `scheme:///`), whose `scheme://` is kept in front of every
+ * ancestor tried.
+ */
+export function urlRecursiveWildcardMatch(value: string, pattern: string, sep: string): boolean {
+  const url = value.trim();
+  if (url.length === 0 || !/:\/\//.test(url) || /:\/{3,}/.test(url)) return false;
+  const colon = url.indexOf(':');
+  const scheme = url.slice(0, colon + 3);
+  const path = url.slice(colon + 2);
+  if (!path.split(sep).some((p) => p.length > 0)) return wildcardMatch(value, pattern);
+  return ancestorsMatch(scheme + (value.startsWith(sep) ? sep : ''), path, pattern, sep, url.endsWith(sep));
+}
+
+/** Tries `prefix` + each ancestor of `path` (elements joined by `sep`), then the whole path with its trailing separator. */
+function ancestorsMatch(prefix: string, path: string, pattern: string, sep: string, endsWithSep = path.endsWith(sep)): boolean {
   const parts = path.split(sep).filter((p) => p.length > 0);
   if (parts.length === 0) return wildcardMatch(path, pattern);
-  let sb = path.startsWith(sep) ? sep : '';
+  let sb = prefix;
   for (const p of parts) {
     sb += p;
     if (wildcardMatch(sb, pattern)) return true;
     sb += sep;
   }
-  return false;
+  return endsWithSep && wildcardMatch(sb, pattern);
 }
 
 /** True when `s` starts with one of `chars`. */

@@ -1,7 +1,8 @@
 /**
  * Resource matching as Ranger's RangerDefaultResourceMatcher and
  * RangerPathResourceMatcher: options and their defaults, wildcards, tokens,
- * quoted values, excludes, recursion; and policy-level match types.
+ * quoted values, excludes, recursion; RangerURLResourceMatcher; and
+ * policy-level match types.
  */
 import type { ResourceDef } from '../../../../policies/ranger/engine/model.ts';
 import { createElementMatcher } from '../../../../policies/ranger/engine/path-matcher.ts';
@@ -11,6 +12,7 @@ import { wildcardMatch } from '../../../../policies/ranger/engine/wildcard.ts';
 
 const DEFAULT = 'org.apache.ranger.plugin.resourcematcher.RangerDefaultResourceMatcher';
 const PATH = 'org.apache.ranger.plugin.resourcematcher.RangerPathResourceMatcher';
+const URL = 'org.apache.ranger.plugin.resourcematcher.RangerURLResourceMatcher';
 
 function def(name: string, matcher: string, matcherOptions: Record<string, string> = {}, parent = ''): ResourceDef {
   return { name, type: 'string', level: 1, parent, mandatory: true, matcher, matcherOptions, recursiveSupported: true, excludesSupported: true, isValidLeaf: undefined };
@@ -87,4 +89,35 @@ test('policy match types along the hive hierarchy', () => {
   const gap = new PolicyResourceMatcher(helper, 0, { database: r(['db']), column: r(['c']) });
   expect(gap.error).toMatch(/gap/);
   expect(gap.getMatchType({ database: 'db', table: 't', column: 'c' }, undefined, env)).toBe('NONE');
+});
+
+test('a recursive path value ending in the separator matches exactly that path, not the path without it', () => {
+  const m = createElementMatcher(def('path', PATH), { values: ['/home/'], isExcludes: false, isRecursive: true });
+  expect(m.isMatch('/home/', 'SELF', env)).toBe(true);
+  expect(m.isMatch('/home/a.txt', 'SELF', env)).toBe(true);
+  expect(m.isMatch('/home', 'SELF', env)).toBe(false);
+  expect(m.isMatch('/homework/', 'SELF', env)).toBe(false);
+});
+
+test('RangerURLResourceMatcher: recursive wildcards keep the scheme; a trailing / is significant', () => {
+  const m = createElementMatcher(def('url', URL), { values: ['http://bucket/dir/sub/'], isExcludes: false, isRecursive: true });
+  expect(m.isMatch('http://bucket/dir/sub/', 'SELF', env)).toBe(true);
+  expect(m.isMatch('http://bucket/dir/sub/file', 'SELF', env)).toBe(true);
+  expect(m.isMatch('HTTP://bucket/dir/sub/file', 'SELF', env)).toBe(true);
+  expect(m.isMatch('http://bucket/dir/sub', 'SELF', env)).toBe(false);
+  // a list of requested values: any may match
+  expect(m.isMatch(['http://bucket/dir/sub', 'http://bucket/dir/sub/'], 'SELF', env)).toBe(true);
+  // not a URL (no scheme://, or scheme:///): no recursive wildcard match
+  expect(m.isMatch('/bucket/dir/sub/file', 'SELF', env)).toBe(false);
+  expect(m.isMatch('http:///bucket/dir/sub/file', 'SELF', env)).toBe(false);
+  // as a plain path the scheme's // would be lost
+  const asPath = createElementMatcher(def('url', PATH), { values: ['http://bucket/dir/sub/'], isExcludes: false, isRecursive: true });
+  expect(asPath.isMatch('http://bucket/dir/sub/file', 'SELF', env)).toBe(false);
+});
+
+test('RangerURLResourceMatcher: recursive values without wildcards cover their subtree at separators', () => {
+  const m = createElementMatcher(def('url', URL, { wildCard: 'false' }), { values: ['s3a://bucket/demo'], isExcludes: false, isRecursive: true });
+  expect(m.isMatch('s3a://bucket/demo', 'SELF', env)).toBe(true);
+  expect(m.isMatch('s3a://bucket/demo/x', 'SELF', env)).toBe(true);
+  expect(m.isMatch('s3a://bucket/demolition', 'SELF', env)).toBe(false);
 });
