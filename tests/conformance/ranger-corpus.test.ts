@@ -154,13 +154,6 @@ const DEFERRED: readonly { file: string; reason: string; cases: readonly string[
     ],
   },
   {
-    file: "policyengine/test_policyengine_tag_hive_mask.json",
-    reason: "KNOWN GAP: a resource mask policy overriding a tag mask policy of the same priority reports the tag policy's id",
-    cases: [
-      "'select ssn from employee.personal;' for user3 - maskType=NONE (resource-policy override) [datamask]",
-    ],
-  },
-  {
     file: "resourcematcher/test_defaultpolicyresourcematcher_for_hdfs_policy.json",
     reason: "not an access decision: matches a policy against a policy (RangerPolicyResourceMatcher.isMatch(RangerPolicy, scope), an Admin search API)",
     cases: [

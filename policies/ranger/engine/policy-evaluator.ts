@@ -185,6 +185,10 @@ export class PolicyEvaluator {
     } else if (!result.isAllowed) {
       result.setAllowed(true);
       this.#stamp(result, undefined);
+    } else if ((item?.kind === 'dataMask' || item?.kind === 'rowFilter') && result.policyPriority < this.priority) {
+      // a mask or row filter of a higher-priority policy replaces one a lower-priority (tag) policy
+      // chose, and the result names the policy that chose it (test_policyengine_tag_hive_mask)
+      this.#stamp(result, undefined);
     }
   }
 

@@ -80,3 +80,32 @@ describe('audit filters of the tag service', () => {
     expect(write('/data/f', [expired])).toMatchObject({ isAudited: true });
   });
 });
+
+describe('data masks: tag policies against resource policies', () => {
+  const DEFAULT = 'org.apache.ranger.plugin.resourcematcher.RangerDefaultResourceMatcher';
+  const hive = {
+    name: 'hive',
+    resources: [{ name: 'database', level: 1, matcher: DEFAULT }, { name: 'table', level: 2, parent: 'database', matcher: DEFAULT }, { name: 'column', level: 3, parent: 'table', matcher: DEFAULT }],
+    accessTypes: [{ name: 'select' }],
+    dataMaskDef: { resources: [{ name: 'database' }, { name: 'table', parent: 'database' }, { name: 'column', parent: 'table' }], maskTypes: [{ name: 'MASK' }, { name: 'SHUFFLE' }, { name: 'NONE' }] },
+  };
+  const tagDef = { name: 'tag', resources: [{ name: 'tag', level: 1, matcher: DEFAULT }], accessTypes: [{ name: 'hive:select' }], dataMaskDef: { resources: [{ name: 'tag' }], maskTypes: [{ name: 'MASK' }, { name: 'SHUFFLE' }] } };
+  const col = { database: { values: ['employee'] }, table: { values: ['personal'] }, column: { values: ['ssn'] } };
+  const { engine } = RangerPolicyEngine.create({
+    serviceName: 'hive-1', serviceDef: hive,
+    policies: [
+      { id: 103, name: 'normal', policyType: 1, resources: col, dataMaskPolicyItems: [{ accesses: [{ type: 'select' }], users: ['user1'], dataMaskInfo: { dataMaskType: 'NONE' } }] },
+      { id: 104, name: 'override', policyType: 1, policyPriority: 1, resources: col, dataMaskPolicyItems: [{ accesses: [{ type: 'select' }], users: ['user3'], dataMaskInfo: { dataMaskType: 'NONE' } }] },
+    ],
+    tagPolicies: { serviceName: 'tags', serviceDef: tagDef, policies: [{ id: 1, name: 'RESTRICTED', policyType: 1, resources: { tag: { values: ['RESTRICTED'] } }, dataMaskPolicyItems: [{ accesses: [{ type: 'hive:select' }], users: ['user1'], dataMaskInfo: { dataMaskType: 'MASK' } }, { accesses: [{ type: 'hive:select' }], users: ['user3'], dataMaskInfo: { dataMaskType: 'SHUFFLE' } }] }] },
+  });
+  const mask = (user: string) => engine.evalDataMask({ user, userGroups: [], resource: { database: 'employee', table: 'personal', column: 'ssn' }, accessType: 'select', tags: [{ type: 'RESTRICTED' }] });
+
+  test('at the same priority the tag policy\'s mask stands', () => {
+    expect(mask('user1')).toMatchObject({ maskType: 'MASK', policyId: 1 });
+  });
+
+  test('a higher-priority resource policy replaces it, and is the policy reported', () => {
+    expect(mask('user3')).toMatchObject({ maskType: 'NONE', policyId: 104, policyPriority: 1 });
+  });
+});
