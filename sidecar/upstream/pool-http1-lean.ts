@@ -140,8 +140,18 @@ class LeanConnection implements Http1ResponseSink {
   private requests = 0;
   private lastError: (Error & { code?: string }) | undefined = undefined;
   private connectTimedOut = false;
-  /** The socket timeout in force (connect, then idle). */
-  private timeoutMs: number;
+  /** The connect timeout (a socket timeout, until the connection is up). */
+  private readonly connectTimeoutMs: number;
+  /**
+   * The idle timeout once connected (the pool's, or shorter when the server
+   * announces `keep-alive: timeout=N`). Not a socket timeout: node:net would
+   * refresh that timer on every read and write (two timer-list updates per
+   * request); this one is armed lazily and checks `idleSince` when it fires.
+   */
+  private idleMs = 0;
+  private idleSince = 0;
+  private idleTimer: NodeJS.Timeout | undefined = undefined;
+  private readonly onIdleTimer: () => void;
   private lastKeepAliveHeader: string | undefined = undefined;
   private keepAliveHintOk = true;
 
@@ -181,6 +191,7 @@ class LeanConnection implements Http1ResponseSink {
     this.onSocketTimeout = this.handleTimeout.bind(this);
     this.onSocketConnect = this.handleConnect.bind(this);
     this.onSocketDrain = this.handleDrain.bind(this);
+    this.onIdleTimer = this.handleIdleTimer.bind(this);
     this.onBodyData = this.handleBodyData.bind(this);
     this.onBodyEnd = this.handleBodyEnd.bind(this);
     this.onBodyError = this.handleBodyError.bind(this);
@@ -192,7 +203,7 @@ class LeanConnection implements Http1ResponseSink {
         ? net.connect({ path: target.path })
         : net.connect({ host: target.host, port: target.port, noDelay: true });
     this.socket = s;
-    this.timeoutMs = connectTimeoutMs;
+    this.connectTimeoutMs = connectTimeoutMs;
     if (connectTimeoutMs > 0) s.setTimeout(connectTimeoutMs);
     if (!dial) s.on('connect', this.onSocketConnect);
     s.on('data', this.onSocketData);
@@ -333,6 +344,8 @@ class LeanConnection implements Http1ResponseSink {
     if (reuse && this.pool.takeBack(this)) {
       this.stash = null;
       this.resumeSocket();
+      this.idleSince = Date.now();
+      this.armIdleTimer(this.idleMs);
     } else {
       this.socket.destroy();
     }
@@ -359,10 +372,12 @@ class LeanConnection implements Http1ResponseSink {
     if (hinted <= 0) return false;
     const idle = this.pool.idleTimeoutMs;
     const t = idle > 0 ? Math.min(idle, hinted) : hinted;
-    if (t !== this.timeoutMs) {
-      this.timeoutMs = t;
-      this.socket.setTimeout(t);
+    if (t < this.idleMs && this.idleTimer !== undefined) {
+      // A pending timer armed for the longer timeout would fire too late.
+      clearTimeout(this.idleTimer);
+      this.idleTimer = undefined;
     }
+    this.idleMs = t;
     return true;
   }
 
@@ -377,11 +392,9 @@ class LeanConnection implements Http1ResponseSink {
   private handleConnect(): void {
     this.connected = true;
     this.pool.connectionOpened();
-    const idle = this.pool.idleTimeoutMs;
-    if (idle !== this.timeoutMs) {
-      this.timeoutMs = idle;
-      this.socket.setTimeout(idle);
-    }
+    // The connect timeout is done; the idle timer takes over (armIdleTimer).
+    if (this.connectTimeoutMs > 0) this.socket.setTimeout(0);
+    this.idleMs = this.pool.idleTimeoutMs;
   }
 
   private handleData(buf: Buffer): void {
@@ -413,17 +426,32 @@ class LeanConnection implements Http1ResponseSink {
     this.lastError = err;
   }
 
+  /** The socket timeout: only the connect timeout uses it. */
   private handleTimeout(): void {
     if (!this.connected) {
       this.connectTimedOut = true;
       this.socket.destroy();
-    } else if (this.req === null) {
-      // Idle too long (a busy connection ignores its timer; the next byte re-arms it).
-      this.socket.destroy();
     }
   }
 
+  /** Arms the idle timer unless one is pending (it re-checks the deadline when it fires). */
+  private armIdleTimer(ms: number): void {
+    if (this.idleTimer !== undefined || this.idleMs <= 0) return;
+    this.idleTimer = setTimeout(this.onIdleTimer, ms);
+    this.idleTimer.unref();
+  }
+
+  /** Closes the connection once idle for idleMs; a busy one is re-armed when it goes idle. */
+  private handleIdleTimer(): void {
+    this.idleTimer = undefined;
+    if (this.req !== null || this.socket.destroyed) return;
+    const left = this.idleSince + this.idleMs - Date.now();
+    if (left <= 0) this.socket.destroy();
+    else this.armIdleTimer(left);
+  }
+
   private handleClose(): void {
+    if (this.idleTimer !== undefined) { clearTimeout(this.idleTimer); this.idleTimer = undefined; }
     this.pool.connectionClosed(this, this.connected);
     const req = this.req;
     if (req === null) return;
@@ -433,7 +461,7 @@ class LeanConnection implements Http1ResponseSink {
     if (!this.connected) {
       this.pool.connectFailed();
       const detail = this.connectTimedOut
-        ? `ETIMEDOUT: connect timeout after ${this.timeoutMs} ms`
+        ? `ETIMEDOUT: connect timeout after ${this.connectTimeoutMs} ms`
         : err ? describe(err) : this.pool.destroyed ? 'connection pool destroyed' : 'connection closed while connecting';
       this.fail('connect', detail);
       return;
