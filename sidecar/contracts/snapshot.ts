@@ -19,6 +19,36 @@ export interface EndpointConfig {
   readonly priority: number;
   /** Endpoint metadata `envoy.transport_socket_match` (Istio's `tlsMode: istio`). */
   readonly transportSocketMatch?: Readonly<Record<string, string>>;
+  /** Its LocalityLbEndpoints' locality, `region/zone/sub_zone` ('' when none). */
+  readonly locality?: string;
+  /** Its LocalityLbEndpoints' load_balancing_weight (used with locality weighted LB). */
+  readonly localityWeight?: number;
+}
+
+/** ClusterLoadAssignment.Policy, validated. */
+export interface LoadAssignmentPolicy {
+  /** overprovisioning_factor in percent (Envoy's default 140). */
+  readonly overprovisioningFactor: number;
+  /** drop_overloads[0]: its category and drop_percentage as a fraction 0..1 (Envoy supports one). */
+  readonly dropOverload?: { readonly category: string; readonly ratio: number };
+}
+
+/**
+ * The endpoints of a ClusterLoadAssignment with its policy riding on the array (so that the EDS
+ * path, which passes `EndpointConfig[]` through, carries it unchanged). A plain array: defaults.
+ */
+export type LoadAssignmentEndpoints = readonly EndpointConfig[] & { readonly policy?: LoadAssignmentPolicy };
+
+/** An ORIGINAL_DST cluster's original_dst_lb_config and cleanup_interval. */
+export interface OriginalDstConfig {
+  /** use_http_header: the destination comes from `headerName` (host:port, an IP literal). */
+  readonly useHttpHeader: boolean;
+  /** http_header_name, lower case (default x-envoy-original-dst-host). */
+  readonly headerName: string;
+  /** upstream_port_override. */
+  readonly portOverride?: number;
+  /** cleanup_interval: hosts unused for this long are removed (default 5 s). */
+  readonly cleanupIntervalMs: number;
 }
 
 /** A cluster's transport_socket_matches entry. */
@@ -52,18 +82,23 @@ export interface HealthCheckConfig {
 }
 
 /** Load-balancing policy names, Envoy's enum. */
-export type LbPolicyName = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV';
+export type LbPolicyName = 'ROUND_ROBIN' | 'LEAST_REQUEST' | 'RANDOM' | 'RING_HASH' | 'MAGLEV' | 'CLUSTER_PROVIDED';
 
 /** A validated Cluster. */
 export interface ClusterConfig {
   readonly name: string;
-  readonly type: 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS';
+  readonly type: 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
   /** EDS: the ClusterLoadAssignment name to subscribe to. */
   readonly edsServiceName?: string;
   readonly lbPolicy: LbPolicyName;
   readonly lbOptions: Readonly<Record<string, number>>;
+  /** common_lb_config.locality_weighted_lb_config is set. */
+  readonly localityWeightedLb?: boolean;
+  /** ORIGINAL_DST clusters: how the destination is found. */
+  readonly originalDst?: OriginalDstConfig;
   readonly connectTimeoutMs: number;
-  readonly endpoints: readonly EndpointConfig[];
+  /** load_assignment's endpoints (with its policy), for STATIC and DNS clusters. */
+  readonly endpoints: LoadAssignmentEndpoints;
   readonly dnsRefreshRateMs: number;
   readonly dnsFamily: 4 | 6 | 0;
   /** Upstream HTTP protocol. */

@@ -9,13 +9,14 @@ import { lookup } from 'node:dns/promises';
 import net, { type Socket } from 'node:net';
 import type { LbContext, LoadBalancer } from '../contracts/load-balancer.ts';
 import type { ExtensionRegistry } from '../contracts/extension.ts';
-import type { ClusterConfig, EndpointConfig, SocketAddress, TransportSocketConfig } from '../contracts/snapshot.ts';
+import type { ClusterConfig, EndpointConfig, LoadAssignmentEndpoints, LoadAssignmentPolicy, SocketAddress, TransportSocketConfig } from '../contracts/snapshot.ts';
 import type { SecretProvider, TransportSocketExtension, UpstreamTransport } from '../contracts/transport-socket.ts';
-import type { StatsScope } from '../contracts/stats.ts';
+import type { Counter, StatsScope } from '../contracts/stats.ts';
 import { ClusterStats } from './cluster-stats.ts';
 import { HealthChecker } from './health-checker.ts';
 import { UpstreamHost } from './host.ts';
-import { loadBalancerFactory } from './lb-factory.ts';
+import { clusterLoadBalancerFactory } from './lb-factory.ts';
+import { OriginalDstHosts } from './original-dst-hosts.ts';
 import { LeanHttp1Pool } from './pool-http1-lean.ts';
 import { Http2Pool } from './pool-http2.ts';
 import type { ConnectionPool } from './upstream-request.ts';
@@ -48,6 +49,11 @@ export class Cluster {
   private destroyed = false;
   /** When the cluster was added (for /config_dump last_updated). */
   readonly addedAt = new Date();
+  /** The load assignment's policy (static load_assignment, or the last EDS assignment). */
+  private policy: LoadAssignmentPolicy | undefined;
+  private readonly dropOverload: Counter;
+  /** ORIGINAL_DST: the hosts made on demand. */
+  readonly originalDst: OriginalDstHosts | undefined;
 
   /** transport_socket_matches in order, with their transports. */
   private readonly matchTransports: ReadonlyArray<{ readonly match: Readonly<Record<string, string>>; readonly transport: UpstreamTransport | undefined }>;
@@ -66,7 +72,10 @@ export class Cluster {
     };
     this.defaultTransport = build(config.transportSocket);
     this.matchTransports = config.transportSocketMatches.map((m) => ({ match: m.match, transport: build(m.transportSocket) }));
-    if (config.type === 'STATIC') this.setHosts(config.endpoints.map((e) => new UpstreamHost(e.address, e.weight, undefined, !e.healthy, e.transportSocketMatch)));
+    this.policy = config.endpoints.policy;
+    this.dropOverload = scope.counter('upstream_rq_drop_overload');
+    if (config.type === 'STATIC') this.setHosts(config.endpoints.map((e) => hostOf(e, e.address)));
+    this.originalDst = config.originalDst ? new OriginalDstHosts(config.name, config.originalDst, scope, log, (hosts, removed) => this.onOriginalDstHosts(hosts, removed)) : undefined;
     this.lb = this.buildLb();
   }
 
@@ -75,14 +84,20 @@ export class Cluster {
    * health-check state and in-flight counts; pools of removed hosts drain.
    */
   setEndpoints(endpoints: readonly EndpointConfig[]): void {
+    const policy = (endpoints as LoadAssignmentEndpoints).policy;
+    const policyChanged = policy?.overprovisioningFactor !== this.policy?.overprovisioningFactor;
+    this.policy = policy;
     const old = new Map(this.hostList.map((h) => [h.key, h]));
     const next: UpstreamHost[] = [];
     for (const e of endpoints) {
-      const fresh = new UpstreamHost(e.address, e.weight, undefined, !e.healthy, e.transportSocketMatch);
+      const fresh = hostOf(e, e.address);
       const prev = old.get(fresh.key);
-      next.push(prev && prev.weight === fresh.weight && prev.configuredUnhealthy === fresh.configuredUnhealthy ? prev : fresh);
+      next.push(prev && prev.weight === fresh.weight && prev.configuredUnhealthy === fresh.configuredUnhealthy && samePlacement(prev, fresh) ? prev : fresh);
     }
-    if (next.length === this.hostList.length && next.every((h, i) => h === this.hostList[i])) return;
+    if (next.length === this.hostList.length && next.every((h, i) => h === this.hostList[i])) {
+      if (policyChanged) this.lb = this.buildLb();
+      return;
+    }
     for (const [key, pool] of this.pools) if (!next.some((h) => h.key === key)) { void pool.drain(); this.pools.delete(key); }
     this.setHosts(next);
     this.lb = this.buildLb();
@@ -109,6 +124,18 @@ export class Cluster {
   /** Picks a host, or undefined when there is none (UH). */
   chooseHost(ctx: LbContext): UpstreamHost | undefined {
     return this.lb.chooseHost(ctx) as UpstreamHost | undefined;
+  }
+
+  /**
+   * ClusterLoadAssignment drop_overloads (Envoy's router checkDropOverload): true when the
+   * request is to be dropped with a 503 (DO), counted in upstream_rq_drop_overload. `random`
+   * draws in [0, 1), only when a drop_overloads category is set.
+   */
+  shouldDrop(random: () => number = Math.random): boolean {
+    const d = this.policy?.dropOverload;
+    if (d === undefined || !(random() < d.ratio)) return false;
+    this.dropOverload.inc();
+    return true;
   }
 
   /**
@@ -216,12 +243,23 @@ export class Cluster {
 
   private stopBackground(): void {
     this.destroyed = true;
+    this.originalDst?.stop();
     if (this.dnsTimer) clearTimeout(this.dnsTimer);
     for (const h of this.healthCheckers) h.stop();
   }
 
   private buildLb(): LoadBalancer {
-    return loadBalancerFactory(this.config.lbPolicy, this.config.lbOptions)(this.hostList, Math.random);
+    const shape = { overprovisioningFactor: this.policy?.overprovisioningFactor, localityWeighted: this.config.localityWeightedLb };
+    return clusterLoadBalancerFactory(this.config.lbPolicy, this.config.lbOptions, shape)(this.hostList, Math.random);
+  }
+
+  /** ORIGINAL_DST hosts changed: membership follows; pools of removed hosts drain. */
+  private onOriginalDstHosts(hosts: UpstreamHost[], removed: readonly UpstreamHost[]): void {
+    for (const h of removed) {
+      const pool = this.pools.get(h.key);
+      if (pool) { void pool.drain(); this.pools.delete(h.key); }
+    }
+    this.setHosts(hosts);
   }
 
   private setHosts(hosts: UpstreamHost[]): void {
@@ -277,7 +315,7 @@ export class Cluster {
     for (const ep of this.config.endpoints) {
       const a = ep.address;
       if (a.kind === 'pipe') {
-        next.push(old.get(`unix://${a.path}`) ?? new UpstreamHost(a, ep.weight, undefined, !ep.healthy, ep.transportSocketMatch));
+        next.push(old.get(`unix://${a.path}`) ?? hostOf(ep, a));
         continue;
       }
       try {
@@ -287,7 +325,7 @@ export class Cluster {
         for (const r of chosen) {
           const sock: SocketAddress = { kind: 'tcp', host: r.address, port: a.port };
           const key = r.address.includes(':') ? `[${r.address}]:${a.port}` : `${r.address}:${a.port}`;
-          if (!next.some((h) => h.key === key)) next.push(old.get(key) ?? new UpstreamHost(sock, ep.weight, a.host, !ep.healthy, ep.transportSocketMatch));
+          if (!next.some((h) => h.key === key)) next.push(old.get(key) ?? hostOf(ep, sock, a.host));
         }
       } catch (e) {
         this.log.warn({ cluster: this.config.name, host: a.host, err: (e as Error).message }, 'DNS resolution failed; keeping previous hosts');
@@ -301,4 +339,14 @@ export class Cluster {
     this.setHosts(next);
     this.lb = this.buildLb();
   }
+}
+
+/** A host for an endpoint (at `socket`, resolved from `hostname` for DNS clusters). */
+function hostOf(e: EndpointConfig, socket: SocketAddress, hostname?: string): UpstreamHost {
+  return new UpstreamHost(socket, e.weight, hostname, !e.healthy, e.transportSocketMatch, { priority: e.priority, locality: e.locality, localityWeight: e.localityWeight });
+}
+
+/** Same priority, locality and locality weight. */
+function samePlacement(a: UpstreamHost, b: UpstreamHost): boolean {
+  return a.priority === b.priority && a.locality === b.locality && a.localityWeight === b.localityWeight;
 }

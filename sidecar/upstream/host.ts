@@ -24,9 +24,18 @@ export class UpstreamHost implements Host {
   readonly configuredUnhealthy: boolean;
   /** Endpoint metadata `envoy.transport_socket_match`, which picks the transport socket. */
   readonly transportMatch: Readonly<Record<string, string>> | undefined;
+  /** Its priority level, locality and locality weight (priority-load-balancer.ts). */
+  readonly priority: number;
+  readonly locality: string;
+  readonly localityWeight: number;
+  /** ORIGINAL_DST: used since the last cleanup sweep. */
+  used = true;
 
-  constructor(socket: SocketAddress, weight: number, hostname?: string, configuredUnhealthy = false, transportMatch?: Readonly<Record<string, string>>) {
+  constructor(socket: SocketAddress, weight: number, hostname?: string, configuredUnhealthy = false, transportMatch?: Readonly<Record<string, string>>, placement?: { readonly priority: number; readonly locality?: string; readonly localityWeight?: number }) {
     this.socket = socket;
+    this.priority = placement?.priority ?? 0;
+    this.locality = placement?.locality ?? '';
+    this.localityWeight = placement?.localityWeight ?? 0;
     this.transportMatch = transportMatch;
     this.weight = weight;
     this.hostname = hostname;

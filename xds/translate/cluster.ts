@@ -5,7 +5,7 @@
  */
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
-import type { ClusterConfig, EndpointConfig, HealthCheckConfig, LbPolicyName, TransportSocketMatchConfig } from '../../sidecar/contracts/snapshot.ts';
+import type { ClusterConfig, EndpointConfig, HealthCheckConfig, LbPolicyName, LoadAssignmentEndpoints, LoadAssignmentPolicy, OriginalDstConfig, TransportSocketMatchConfig } from '../../sidecar/contracts/snapshot.ts';
 import { parseAddress } from './address.ts';
 import { parseTransportSocket } from './listener.ts';
 import { durationMs, int, list, msg, str, type Json } from './proto-values.ts';
@@ -27,14 +27,35 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   const name = str(c['name']);
   if (!name) throw new ConfigError(`${path}.name`, 'cluster name is required');
   const type = (c['type'] as string | undefined) ?? (c['cluster_type'] !== undefined ? 'CUSTOM' : 'STATIC');
-  if (type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS' && type !== 'EDS') {
-    throw new ConfigError(`${path}.type`, `cluster type ${type} is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS, EDS are)`);
+  if (type !== 'STATIC' && type !== 'STRICT_DNS' && type !== 'LOGICAL_DNS' && type !== 'EDS' && type !== 'ORIGINAL_DST') {
+    throw new ConfigError(`${path}.type`, `cluster type ${type} is not supported yet (STATIC, STRICT_DNS, LOGICAL_DNS, EDS, ORIGINAL_DST are)`);
   }
-  const lbPolicy = ((c['lb_policy'] as string | undefined) ?? 'ROUND_ROBIN') as LbPolicyName;
-  if (!['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV'].includes(lbPolicy)) {
+  const givenPolicy = (c['lb_policy'] as string | undefined) ?? 'ROUND_ROBIN';
+  // Envoy: ORIGINAL_DST clusters take CLUSTER_PROVIDED (v3 has no ORIGINAL_DST_LB any more), and
+  // CLUSTER_PROVIDED needs a cluster that provides a balancer.
+  if (type === 'ORIGINAL_DST' && givenPolicy !== 'CLUSTER_PROVIDED') {
+    throw new ConfigError(`${path}.lb_policy`, `LB policy ${givenPolicy} is not valid for cluster type ORIGINAL_DST: only CLUSTER_PROVIDED is allowed`);
+  }
+  if (type !== 'ORIGINAL_DST' && givenPolicy === 'CLUSTER_PROVIDED') {
+    throw new ConfigError(`${path}.lb_policy`, `LB policy CLUSTER_PROVIDED is not valid for cluster type ${type}: only ORIGINAL_DST clusters provide their own`);
+  }
+  const lbPolicy = givenPolicy as LbPolicyName;
+  if (!['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM', 'RING_HASH', 'MAGLEV', 'CLUSTER_PROVIDED'].includes(lbPolicy)) {
     throw new ConfigError(`${path}.lb_policy`, `lb_policy ${lbPolicy} is not supported`);
   }
   const lbOptions: Record<string, number> = {};
+  const common = msg(c['common_lb_config']);
+  const panic = msg(common?.['healthy_panic_threshold']);
+  if (panic) {
+    const v = Number(panic['value'] ?? 0);
+    if (!(v >= 0 && v <= 100)) throw new ConfigError(`${path}.common_lb_config.healthy_panic_threshold`, `must be within 0..100, got ${String(panic['value'])}`);
+    lbOptions['healthyPanicThreshold'] = v;
+  }
+  const localityWeightedLb = common?.['locality_weighted_lb_config'] !== undefined;
+  if (localityWeightedLb && (lbPolicy === 'RING_HASH' || lbPolicy === 'MAGLEV')) {
+    warn(new ConfigError(`${path}.common_lb_config.locality_weighted_lb_config`, `locality weights are not applied with ${lbPolicy} (hosts are hashed across all localities of the chosen priority)`));
+  }
+  const originalDst = type === 'ORIGINAL_DST' ? parseOriginalDst(c, path) : undefined;
   const lr = msg(c['least_request_lb_config']);
   if (lr) {
     lbOptions['choiceCount'] = int(lr['choice_count'], 2);
@@ -66,7 +87,7 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
 
   const connectTimeoutMs = durationMs(c['connect_timeout'], `${path}.connect_timeout`) ?? 5000;
   const la = msg(c['load_assignment']);
-  let endpoints: EndpointConfig[] = [];
+  let endpoints: LoadAssignmentEndpoints = [];
   let edsServiceName: string | undefined;
   if (type === 'EDS') {
     const eds = msg(c['eds_cluster_config']);
@@ -76,6 +97,8 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
     }
     edsServiceName = str(eds?.['service_name']) || name;
     if (la) throw new ConfigError(`${path}.load_assignment`, 'an EDS cluster takes its endpoints from EDS, not load_assignment');
+  } else if (la && type === 'ORIGINAL_DST') {
+    throw new ConfigError(`${path}.load_assignment`, 'ORIGINAL_DST clusters must have no load assignment configured');
   } else if (la) {
     endpoints = parseLoadAssignment(la, `${path}.load_assignment`, type !== 'STATIC', warn);
   } else if (Array.isArray(c['hosts'])) {
@@ -124,6 +147,8 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
     edsServiceName,
     lbPolicy,
     lbOptions: Object.freeze(lbOptions),
+    ...(localityWeightedLb ? { localityWeightedLb } : {}),
+    ...(originalDst ? { originalDst } : {}),
     connectTimeoutMs,
     endpoints: Object.freeze(endpoints),
     dnsRefreshRateMs: durationMs(c['dns_refresh_rate'], `${path}.dns_refresh_rate`) ?? 5000,
@@ -141,30 +166,96 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
 
 /**
  * Parses a ClusterLoadAssignment (a cluster's load_assignment, or an EDS
- * resource): endpoints with weights, health status and priority.
- * Priorities other than 0, locality weights and drop_overloads are warned
- * about: they are not applied yet.
+ * resource): endpoints with weights, health status, priority and locality
+ * (with its load_balancing_weight), and the policy (overprovisioning_factor,
+ * drop_overloads), which rides on the returned array (LoadAssignmentEndpoints).
  */
-export function parseLoadAssignment(la: Json, path: string, allowNamedHost: boolean, warn: (e: ConfigError) => void): EndpointConfig[] {
+export function parseLoadAssignment(la: Json, path: string, allowNamedHost: boolean, warn: (e: ConfigError) => void): EndpointConfig[] & { readonly policy: LoadAssignmentPolicy } {
   const endpoints: EndpointConfig[] = [];
   list(la['endpoints']).forEach((lle, i) => {
+    const lp = `${path}.endpoints[${i}]`;
     const priority = int(lle['priority'], 0);
+    if (!Number.isInteger(priority) || priority < 0 || priority > 128) throw new ConfigError(`${lp}.priority`, `priority must be an integer within 0..128, got ${String(lle['priority'])}`);
+    const loc = msg(lle['locality']);
+    const locality = loc ? `${str(loc['region'])}/${str(loc['zone'])}/${str(loc['sub_zone'])}` : '';
+    // 0 is taken as unset (no load under locality weighted LB): Envoy's proto wants >= 1, but
+    // its own EndpointsConfigDump writes 0 for a locality without a weight (Istio's dumps have it).
+    let localityWeight: number | undefined;
+    if (lle['load_balancing_weight'] !== undefined) {
+      const w = int(lle['load_balancing_weight'], 0);
+      if (!Number.isInteger(w) || w < 0) throw new ConfigError(`${lp}.load_balancing_weight`, `locality load_balancing_weight must be an integer >= 1, got ${String(lle['load_balancing_weight'])}`);
+      if (w > 0) localityWeight = w;
+    }
     list(lle['lb_endpoints']).forEach((le, j) => {
-      const p = `${path}.endpoints[${i}].lb_endpoints[${j}]`;
+      const p = `${lp}.lb_endpoints[${j}]`;
       const ep = msg(le['endpoint']);
       if (!ep) throw new ConfigError(`${p}.endpoint`, 'endpoint is required');
       const address = parseAddress(msg(ep['address']), `${p}.endpoint.address`, { allowNamedHost });
       const hs = str(le['health_status']) || 'UNKNOWN';
       const tsm = msg(msg(msg(le['metadata'])?.['filter_metadata'])?.['envoy.transport_socket_match']);
       const transportSocketMatch = tsm ? Object.freeze(Object.fromEntries(Object.entries(tsm).filter(([, v]) => typeof v === 'string')) as Record<string, string>) : undefined;
-      endpoints.push(Object.freeze({ address, weight: int(le['load_balancing_weight'], 1), healthy: hs === 'UNKNOWN' || hs === 'HEALTHY' || hs === 'DEGRADED', priority, ...(transportSocketMatch ? { transportSocketMatch } : {}) }));
+      endpoints.push(Object.freeze({
+        address,
+        weight: int(le['load_balancing_weight'], 1),
+        healthy: hs === 'UNKNOWN' || hs === 'HEALTHY' || hs === 'DEGRADED',
+        priority,
+        ...(transportSocketMatch ? { transportSocketMatch } : {}),
+        ...(locality ? { locality } : {}),
+        ...(localityWeight !== undefined ? { localityWeight } : {}),
+      }));
     });
-    if (lle['load_balancing_weight'] !== undefined) warn(new ConfigError(`${path}.endpoints[${i}].load_balancing_weight`, 'locality weights are not applied yet'));
   });
-  if (endpoints.some((e) => e.priority !== 0)) warn(new ConfigError(path, 'endpoint priorities other than 0 are treated as priority 0 (priority failover is not implemented yet)'));
-  const policy = msg(la['policy']);
-  if (policy && list(policy['drop_overloads']).length) warn(new ConfigError(`${path}.policy.drop_overloads`, 'drop_overloads are not applied yet'));
-  return endpoints;
+  const policy = parsePolicy(msg(la['policy']), `${path}.policy`, warn);
+  return Object.assign(endpoints, { policy });
+}
+
+/** FractionalPercent denominators. */
+const DENOMINATORS: Readonly<Record<string, number>> = { HUNDRED: 100, TEN_THOUSAND: 10_000, MILLION: 1_000_000 };
+
+/** ClusterLoadAssignment.Policy: overprovisioning_factor and (one) drop_overloads category. */
+function parsePolicy(policy: Json | undefined, path: string, warn: (e: ConfigError) => void): LoadAssignmentPolicy {
+  let overprovisioningFactor = 140;
+  if (policy?.['overprovisioning_factor'] !== undefined) {
+    overprovisioningFactor = int(policy['overprovisioning_factor'], 140);
+    if (!Number.isInteger(overprovisioningFactor) || overprovisioningFactor <= 0) throw new ConfigError(`${path}.overprovisioning_factor`, `must be an integer > 0, got ${String(policy['overprovisioning_factor'])}`);
+  }
+  if (policy?.['weighted_priority_health'] === true) warn(new ConfigError(`${path}.weighted_priority_health`, 'weighted_priority_health is not applied: priority health counts hosts, not their weights'));
+  const drops = list(policy?.['drop_overloads']);
+  // Envoy supports a single category (ClusterImplBase::parseDropOverloadConfig).
+  if (drops.length > 1) throw new ConfigError(`${path}.drop_overloads`, `drop_overloads has ${drops.length} categories; only one is supported (as Envoy)`);
+  let dropOverload: LoadAssignmentPolicy['dropOverload'];
+  if (drops.length === 1) {
+    const d = drops[0]!;
+    const pct = msg(d['drop_percentage']);
+    const numerator = int(pct?.['numerator'], 0);
+    const denomName = str(pct?.['denominator']) || 'HUNDRED';
+    const denominator = DENOMINATORS[denomName];
+    if (denominator === undefined) throw new ConfigError(`${path}.drop_overloads[0].drop_percentage.denominator`, `unknown denominator ${denomName}`);
+    if (!Number.isInteger(numerator) || numerator < 0) throw new ConfigError(`${path}.drop_overloads[0].drop_percentage.numerator`, `must be an integer >= 0, got ${String(pct?.['numerator'])}`);
+    const ratio = Math.min(1, numerator / denominator);
+    if (ratio > 0) dropOverload = Object.freeze({ category: str(d['category']), ratio });
+  }
+  return Object.freeze({ overprovisioningFactor, ...(dropOverload ? { dropOverload } : {}) });
+}
+
+/** original_dst_lb_config and cleanup_interval of an ORIGINAL_DST cluster. */
+function parseOriginalDst(c: Json, path: string): OriginalDstConfig {
+  const o = msg(c['original_dst_lb_config']);
+  const p = `${path}.original_dst_lb_config`;
+  if (o?.['metadata_key'] !== undefined) throw new ConfigError(`${p}.metadata_key`, 'the destination from dynamic metadata is not supported (use_http_header is)');
+  let portOverride: number | undefined;
+  if (o?.['upstream_port_override'] !== undefined) {
+    portOverride = int(o['upstream_port_override'], 0);
+    if (!Number.isInteger(portOverride) || portOverride < 1 || portOverride > 65535) throw new ConfigError(`${p}.upstream_port_override`, `must be a port 1..65535, got ${String(o['upstream_port_override'])}`);
+  }
+  const cleanupIntervalMs = durationMs(c['cleanup_interval'], `${path}.cleanup_interval`) ?? 5000;
+  if (cleanupIntervalMs <= 0) throw new ConfigError(`${path}.cleanup_interval`, 'must be > 0');
+  return Object.freeze({
+    useHttpHeader: o?.['use_http_header'] === true,
+    headerName: (str(o?.['http_header_name']) || 'x-envoy-original-dst-host').toLowerCase(),
+    ...(portOverride !== undefined ? { portOverride } : {}),
+    cleanupIntervalMs,
+  });
 }
 
 function hex(v: unknown, p: string): Buffer {

@@ -376,6 +376,12 @@ export class RouterStream implements UpstreamResponseHandler {
       return;
     }
     this.cluster = cluster;
+    // ClusterLoadAssignment drop_overloads, as Envoy's checkDropOverload once the cluster is known.
+    if (cluster.shouldDrop()) {
+      cluster.stats.response(503);
+      this.sendLocal(503, 'drop overload', this.cfg.router.suppressEnvoyHeaders ? {} : { 'x-envoy-drop-overload': 'true' }, 'DO', false, 'drop_overload');
+      return;
+    }
     this.hash = a.hashPolicy.length ? this.computeHash(a, h) : undefined;
 
     // Path and host rewrites.
@@ -519,6 +525,9 @@ export class RouterStream implements UpstreamResponseHandler {
    * for a host not tried yet, as Envoy does.
    */
   private chooseHost(cluster: Cluster): UpstreamHost | undefined {
+    // ORIGINAL_DST: the destination header (use_http_header) or the downstream local address.
+    const od = cluster.originalDst;
+    if (od) return od.choose(od.headerName === undefined ? undefined : first(this.ds.headers[od.headerName]), this.conn);
     const ctx = this.hash === undefined ? {} : { hash: this.hash };
     let host = cluster.chooseHost(ctx);
     const r = this.retry;
