@@ -34,6 +34,15 @@ const BAD_TARGET = /[\0-\x20\x7f]/;
  */
 const KEEP_ALIVE_MARGIN_MS = 1000;
 
+/**
+ * Where plain TCP connections read into (node:net's `onread`), shared by all
+ * of them: JS runs one read callback at a time and each consumes its bytes
+ * before returning, copying what it keeps (see LeanConnection.sharedReads).
+ * Without it node:net allocates a fresh ArrayBuffer per read and pushes it
+ * through the Readable machinery ('data' events, read-more ticks).
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024);
+
 /** Results of serializeHead() besides the head itself (no object per call). */
 const scratch = { error: '', streamLength: -1 };
 
@@ -171,6 +180,12 @@ class LeanConnection implements Http1ResponseSink {
   private bodyLeft = 0;
 
   private readonly onSocketData: (b: Buffer) => void;
+  private readonly onSocketRead: (nread: number, buf: Buffer) => boolean;
+  /**
+   * Reads land in READ_BUFFER, overwritten by the next read: bytes kept past
+   * a read callback (stash, body chunks handed on) are copied first.
+   */
+  private readonly sharedReads: boolean;
   private readonly onSocketEnd: () => void;
   private readonly onSocketError: (e: Error) => void;
   private readonly onSocketClose: () => void;
@@ -185,6 +200,8 @@ class LeanConnection implements Http1ResponseSink {
     this.pool = pool;
     this.parser = new Http1ResponseParser(this);
     this.onSocketData = this.handleData.bind(this);
+    // true: keep reading (pausing is ours to do, through socket.pause()).
+    this.onSocketRead = (nread: number, buf: Buffer): boolean => { this.handleData(buf.subarray(0, nread)); return true; };
     this.onSocketEnd = this.handleEnd.bind(this);
     this.onSocketError = this.handleError.bind(this);
     this.onSocketClose = this.handleClose.bind(this);
@@ -197,16 +214,19 @@ class LeanConnection implements Http1ResponseSink {
     this.onBodyError = this.handleBodyError.bind(this);
     // A transport socket (TLS) dials and says when the session is ready.
     const dial = pool.dial;
+    // (A transport socket brings its own reads: 'data' events.)
+    const onread = { buffer: READ_BUFFER, callback: this.onSocketRead };
     const s = dial
       ? dial(target, this.onSocketConnect)
       : target.kind === 'pipe'
-        ? net.connect({ path: target.path })
-        : net.connect({ host: target.host, port: target.port, noDelay: true });
+        ? net.connect({ path: target.path, onread })
+        : net.connect({ host: target.host, port: target.port, noDelay: true, onread });
     this.socket = s;
+    this.sharedReads = !dial;
     this.connectTimeoutMs = connectTimeoutMs;
     if (connectTimeoutMs > 0) s.setTimeout(connectTimeoutMs);
     if (!dial) s.on('connect', this.onSocketConnect);
-    s.on('data', this.onSocketData);
+    if (dial) s.on('data', this.onSocketData);
     s.on('end', this.onSocketEnd);
     s.on('error', this.onSocketError);
     s.on('close', this.onSocketClose);
@@ -306,7 +326,8 @@ class LeanConnection implements Http1ResponseSink {
   onResponseData(chunk: Buffer): boolean {
     const req = this.req!;
     const seq = this.resumeSeq;
-    const ok = req.handler.onData(chunk);
+    // The router may keep the chunk (held for one write with the head, queued by a slow socket).
+    const ok = req.handler.onData(this.sharedReads ? Buffer.from(chunk) : chunk);
     if (this.req !== req) return false;
     // A resume() during onData (a drain that already happened) cancels the `false`.
     if (!ok && seq === this.resumeSeq) this.paused = true;
@@ -324,7 +345,7 @@ class LeanConnection implements Http1ResponseSink {
     if (this.req !== req) return;
     if (p.complete) { this.complete(off === buf.length); return; }
     if (p.error !== undefined) { this.fail('protocol', p.error); return; }
-    if (off < buf.length) this.stash = off === 0 ? buf : buf.subarray(off);
+    if (off < buf.length) this.stash = this.keep(off === 0 ? buf : buf.subarray(off));
     if (this.paused) this.pauseSocket();
   }
 
@@ -397,6 +418,11 @@ class LeanConnection implements Http1ResponseSink {
     this.idleMs = this.pool.idleTimeoutMs;
   }
 
+  /** `buf` itself, or a copy when it lives in READ_BUFFER. */
+  private keep(buf: Buffer): Buffer {
+    return this.sharedReads ? Buffer.from(buf) : buf;
+  }
+
   private handleData(buf: Buffer): void {
     if (this.req === null) {
       // Bytes on an idle connection: the server is confused; drop it.
@@ -409,7 +435,7 @@ class LeanConnection implements Http1ResponseSink {
       return;
     }
     if (this.paused) {
-      this.stash = buf;
+      this.stash = this.keep(buf);
       this.pauseSocket();
       return;
     }
