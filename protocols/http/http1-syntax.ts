@@ -15,6 +15,36 @@ export const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 /** RFC 9110 token (field names, methods). */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/**
+ * Field names seen before: spelling on the wire (or in a header map) -> the
+ * lower-case name, already checked against TOKEN. Every message carries the
+ * same handful of names, so a hit replaces a regex run, a toLowerCase and
+ * (the cached name being an internalized string) the string-table lookup
+ * when it becomes a property key. Bounded: names past the limit are checked
+ * each time, as before.
+ */
+const FIELD_NAMES = new Map<string, string>();
+const FIELD_NAMES_MAX = 1024;
+
+/** The lower-case field name of `raw`, or undefined when it is not a token. */
+export function fieldName(raw: string): string | undefined {
+  const hit = FIELD_NAMES.get(raw);
+  if (hit !== undefined) return hit;
+  if (!TOKEN.test(raw)) return undefined;
+  const name = raw.toLowerCase();
+  if (FIELD_NAMES.size < FIELD_NAMES_MAX) FIELD_NAMES.set(raw, name);
+  return name;
+}
+
+/** Whether `name` (a header map key) is a token: fieldName() without the case folding. */
+export function isTokenName(name: string): boolean {
+  const hit = FIELD_NAMES.get(name);
+  if (hit !== undefined) return true;
+  if (!TOKEN.test(name)) return false;
+  if (FIELD_NAMES.size < FIELD_NAMES_MAX) FIELD_NAMES.set(name, name.toLowerCase());
+  return true;
+}
+
 /** Value of a hex digit byte, or -1. */
 export function hexValue(b: number): number {
   if (b >= 48 && b <= 57) return b - 48;

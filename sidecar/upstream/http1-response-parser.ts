@@ -16,7 +16,7 @@
  * closes (and the connection is then not reused).
  */
 import type { HeaderMap } from '../contracts/http-filter.ts';
-import { addField, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../../protocols/http/http1-syntax.ts';
+import { addField, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, fieldName, parseChunkSizeLine, parseContentLength } from '../../protocols/http/http1-syntax.ts';
 
 /** Where the parser delivers a response. */
 export interface Http1ResponseSink {
@@ -317,15 +317,14 @@ export class Http1ResponseParser {
       if (c0 === 32 || c0 === 9) return this.refuse('obsolete line folding in header');
       const colon = text.indexOf(':', pos);
       if (colon <= pos || colon > eol) return this.refuse('invalid header line');
-      const raw = text.slice(pos, colon);
-      if (!TOKEN.test(raw)) return this.refuse('invalid header name');
+      const name = fieldName(text.slice(pos, colon));
+      if (name === undefined) return this.refuse('invalid header name');
       let vs = colon + 1;
       let ve = eol;
       while (vs < ve) { const c = text.charCodeAt(vs); if (c !== 32 && c !== 9) break; vs++; }
       while (ve > vs) { const c = text.charCodeAt(ve - 1); if (c !== 32 && c !== 9) break; ve--; }
       const value = text.slice(vs, ve);
       if (BAD_LINE_CHAR.test(value)) return this.refuse('invalid character in header value');
-      const name = raw.toLowerCase();
       pos = eol + 2;
       if (!head) { addField(map, name, value, false); continue; }
       switch (name) {

@@ -17,6 +17,7 @@ import net from 'node:net';
 import type { Readable } from 'node:stream';
 import type { HeaderMap } from '../contracts/http-filter.ts';
 import type { SocketAddress } from '../contracts/snapshot.ts';
+import { isTokenName } from '../../protocols/http/http1-syntax.ts';
 import { Http1ResponseParser, type Http1ResponseSink } from './http1-response-parser.ts';
 import type { Http1PoolOptions } from './pool-http1.ts';
 import type { ConnectionPool, UpstreamFailure, UpstreamRequest, UpstreamRequestSpec, UpstreamResponseHandler } from './upstream-request.ts';
@@ -69,7 +70,7 @@ function serializeHead(spec: UpstreamRequestSpec): string | undefined {
     if (value === undefined) continue;
     // Framing is ours to write; Host comes from the authority.
     if (name === 'host' || name === 'content-length' || name === 'transfer-encoding') continue;
-    if (!TOKEN.test(name)) { scratch.error = `invalid header name ${JSON.stringify(name)}`; return undefined; }
+    if (!isTokenName(name)) { scratch.error = `invalid header name ${JSON.stringify(name)}`; return undefined; }
     if (typeof value === 'string') {
       if (BAD_VALUE.test(value)) { scratch.error = `invalid value of header ${name}`; return undefined; }
       head += `${name}: ${value}\r\n`;

@@ -29,7 +29,7 @@
  */
 import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
 import { ProtocolError } from '../../../sidecar/contracts/errors.ts';
-import { addField, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../http1-syntax.ts';
+import { addField, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, fieldName, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../http1-syntax.ts';
 
 /** Where the parser delivers a request. */
 export interface Http1RequestSink {
@@ -448,14 +448,13 @@ export class Http1RequestParser {
       if (c0 === 32 || c0 === 9) return this.refuse(400, 'obsolete line folding in header');
       const colon = text.indexOf(':', pos);
       if (colon <= pos || colon > eol) return this.refuse(400, 'invalid header line');
-      const raw = text.slice(pos, colon);
-      if (!TOKEN.test(raw)) return this.refuse(400, 'invalid header name');
+      const name = fieldName(text.slice(pos, colon));
+      if (name === undefined) return this.refuse(400, 'invalid header name');
       let vs = colon + 1;
       let ve = eol;
       while (vs < ve) { const c = text.charCodeAt(vs); if (c !== 32 && c !== 9) break; vs++; }
       while (ve > vs) { const c = text.charCodeAt(ve - 1); if (c !== 32 && c !== 9) break; ve--; }
       const value = text.slice(vs, ve);
-      const name = raw.toLowerCase();
       pos = eol + 2;
       if (!head) {
         // Framing fields are not allowed in trailers (RFC 9110 §6.5.1); dropped.
