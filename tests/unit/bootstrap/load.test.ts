@@ -402,7 +402,7 @@ ${cluster.replace(/^/gm, '  ')}
     }));
     expect(errs).toEqual([
       "static_resources.clusters[1].name: duplicate cluster name 'c'",
-      expect.stringMatching(/^static_resources\.clusters\[2\]\.type: cluster type ORIGINAL_DST is not supported yet/),
+      'static_resources.clusters[2].lb_policy: LB policy ROUND_ROBIN is not valid for cluster type ORIGINAL_DST: only CLUSTER_PROVIDED is allowed',
       "static_resources.listeners[0].filter_chains[0].filters[0]: route references unknown cluster 'nowhere'",
     ]);
   });
