@@ -90,6 +90,11 @@ ${tcpListener('mqtt', tcpProxy('mqtt', 'mosquitto'))}
 ${tcpListener('echo', tcpProxy('echo', 'echo', `${log}\n          idle_timeout: 0.3s`))}
 ${tcpListener('retry', tcpProxy('retry', 'half_dead', '          max_connect_attempts: 3'))}
 ${tcpListener('dead', tcpProxy('dead', 'dead', log))}
+${tcpListener('weighted', `      - name: envoy.filters.network.tcp_proxy
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy
+          stat_prefix: weighted
+          weighted_clusters: { clusters: [{ name: echo, weight: 3 }, { name: echo2, weight: 1 }] }`)}
   - name: sniff
     address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
     listener_filters:
@@ -181,6 +186,24 @@ test('a refused connect is retried on another host (max_connect_attempts)', asyn
     s.destroy();
   }
   expect(sc.stat('cluster.half_dead.upstream_cx_connect_fail')).toBeGreaterThanOrEqual(1);
+});
+
+test('weighted_clusters split connections by weight (3:1 over 200 connections, within tolerance)', async () => {
+  const a0 = sc.stat('cluster.echo.upstream_cx_total');
+  const b0 = sc.stat('cluster.echo2.upstream_cx_total');
+  for (let i = 0; i < 200; i++) {
+    const s = net.connect(sc.port('weighted'), '127.0.0.1');
+    let got = '';
+    s.on('data', (d) => (got += d.toString()));
+    s.write('w');
+    await until(() => got === 'w', 5000, 'echo');
+    s.destroy();
+  }
+  const a = sc.stat('cluster.echo.upstream_cx_total') - a0;
+  const b = sc.stat('cluster.echo2.upstream_cx_total') - b0;
+  expect(a + b).toBe(200);
+  expect(a).toBeGreaterThan(120);
+  expect(a).toBeLessThan(180);
 });
 
 test('an unreachable cluster closes the downstream connection with UF in the access log; others are unaffected', async () => {
