@@ -52,6 +52,8 @@ export interface XdsServer {
   nacks(typeUrl: string): RecordedRequest[];
   /** How many streams are open. */
   streams(): number;
+  /** The gRPC methods of the open streams (`/package.Service/Method`), in opening order. */
+  streamMethods(): string[];
   /** The nodes of the open streams (as sent on their first message). */
   nodes(): unknown[];
   /** Ends every open stream with UNAVAILABLE (clients reconnect). */
@@ -67,6 +69,8 @@ type DiscoveryMethod =
 interface OpenStream {
   state: SotwStream | DeltaStream;
   call: grpc.ServerDuplexStream<unknown, unknown>;
+  /** `/package.Service/Method`. */
+  method: string;
 }
 
 interface Waiter {
@@ -113,20 +117,20 @@ class TestXdsServer implements XdsServer {
         methods.push([svc.sotw, method(`/${svc.service}/${svc.sotw}`, codecs.discoveryRequest, codecs.discoveryResponse)]);
         implementation[svc.sotw] = (call: grpc.ServerDuplexStream<DiscoveryRequest, DiscoveryResponse>) => {
           const state = new SotwStream(++this.streamIds, this.host, (r) => call.write(r), svc.typeUrl);
-          this.serve(call, state, (req) => state.onRequest(req));
+          this.serve(call, state, (req) => state.onRequest(req), `/${svc.service}/${svc.sotw!}`);
         };
       }
       methods.push([svc.delta, method(`/${svc.service}/${svc.delta}`, codecs.deltaRequest, codecs.deltaResponse)]);
       implementation[svc.delta] = (call: grpc.ServerDuplexStream<DeltaDiscoveryRequest, DeltaDiscoveryResponse>) => {
         const state = new DeltaStream(++this.streamIds, this.host, (r) => call.write(r), svc.typeUrl);
-        this.serve(call, state, (req) => state.onRequest(req));
+        this.serve(call, state, (req) => state.onRequest(req), `/${svc.service}/${svc.delta}`);
       };
       this.server.addService(Object.fromEntries(methods), implementation);
     }
   }
 
-  private serve<Req, Res>(call: grpc.ServerDuplexStream<Req, Res>, state: SotwStream | DeltaStream, onRequest: (req: Req) => void): void {
-    const entry: OpenStream = { state, call: call as grpc.ServerDuplexStream<unknown, unknown> };
+  private serve<Req, Res>(call: grpc.ServerDuplexStream<Req, Res>, state: SotwStream | DeltaStream, onRequest: (req: Req) => void, method: string): void {
+    const entry: OpenStream = { state, call: call as grpc.ServerDuplexStream<unknown, unknown>, method };
     this.open.add(entry);
     const forget = () => { this.open.delete(entry); };
     call.on('data', (req: Req) => {
@@ -203,6 +207,10 @@ class TestXdsServer implements XdsServer {
 
   streams(): number {
     return this.open.size;
+  }
+
+  streamMethods(): string[] {
+    return [...this.open].map((s) => s.method);
   }
 
   nodes(): unknown[] {

@@ -1,6 +1,8 @@
 /**
- * Where the XdsManager's resources come from: per type, the ADS stream or a
- * watched file (path_config_source). Both feed the manager's one update
+ * Where the XdsManager's resources come from: per type, the ADS stream, a
+ * non-aggregated gRPC stream of the type's own discovery service
+ * (api_config_source: ListenerDiscoveryService, ClusterDiscoveryService) or
+ * a watched file (path_config_source). Both feed the manager's one update
  * handler, serialised on one queue so a file's CDS and the stream's LDS are
  * never validated at the same time; the manager subscribes and asks for
  * versions through this one interface without knowing which it is.
@@ -8,7 +10,7 @@
 import type { NodeConfig } from '../../sidecar/contracts/snapshot.ts';
 import type { StatsScope } from '../../sidecar/contracts/stats.ts';
 import { AdsClient, type UpdateHandler, type XdsResource } from '../ads/ads-client.ts';
-import { CLUSTER, LISTENER, SECRET } from '../ads/discovery-messages.ts';
+import { CLUSTER, DISCOVERY_SERVICES, LISTENER, SECRET } from '../ads/discovery-messages.ts';
 import { nodeMessage } from '../ads/node.ts';
 import { typeShortName } from '../ads/resource-names.ts';
 import type { ProtoJson } from '../proto/json.ts';
@@ -48,6 +50,8 @@ class RoutedSource implements ResourceSource {
   private readonly opts: ResourceSourceOptions;
   private readonly ads: AdsClient | undefined;
   private readonly files = new Map<string, FileSubscription>();
+  /** Non-aggregated streams, one per type (each type has its own service). */
+  private readonly grpc = new Map<string, AdsClient>();
   private queue: Promise<unknown> = Promise.resolve();
   private warned = new Map<string, string>();
 
@@ -74,6 +78,21 @@ class RoutedSource implements ResourceSource {
     }
     const check = this.ads ? undefined : needsNoAds;
     for (const [typeUrl, cs] of [[CLUSTER, s.cds], [LISTENER, s.lds]] as const) {
+      if (cs?.kind === 'grpc') {
+        const svc = DISCOVERY_SERVICES.find((x) => x.typeUrl === typeUrl)!;
+        this.grpc.set(typeUrl, new AdsClient({
+          target: cs.target,
+          mode: cs.mode,
+          paths: { sotw: `/${svc.service}/${svc.sotw!}`, delta: `/${svc.service}/${svc.delta}` },
+          node: nodeMessage(opts.node, opts.version),
+          setNodeOnFirstMessageOnly: cs.setNodeOnFirstMessageOnly,
+          stats: opts.stats,
+          log: opts.log,
+          // The same validation as ADS, plus what cannot arrive without ADS.
+          onUpdate: check ? (u) => { const errors = check(u.typeUrl, u.resources); return errors.length ? Promise.resolve(errors) : serialised(u); } : serialised,
+        }));
+        continue;
+      }
       if (cs?.kind !== 'path') continue;
       this.files.set(typeUrl, new FileSubscription({
         typeUrl,
@@ -91,6 +110,11 @@ class RoutedSource implements ResourceSource {
 
   subscribe(typeUrl: string, names: '*' | readonly string[]): void {
     if (this.files.has(typeUrl)) return; // a file always carries the whole state of its type
+    const own = this.grpc.get(typeUrl);
+    if (own) {
+      own.subscribe(typeUrl, names);
+      return;
+    }
     if (this.ads) {
       this.ads.subscribe(typeUrl, names);
       return;
@@ -105,17 +129,19 @@ class RoutedSource implements ResourceSource {
   }
 
   version(typeUrl: string): string {
-    return this.files.get(typeUrl)?.version() ?? this.ads?.version(typeUrl) ?? '';
+    return this.files.get(typeUrl)?.version() ?? this.grpc.get(typeUrl)?.version(typeUrl) ?? this.ads?.version(typeUrl) ?? '';
   }
 
   start(): void {
     // CDS before LDS, as Envoy initialises them: files refresh in this order on the queue.
     for (const f of this.files.values()) f.start();
+    for (const c of this.grpc.values()) c.start();
     this.ads?.start();
   }
 
   close(): void {
     for (const f of this.files.values()) f.close();
+    for (const c of this.grpc.values()) c.close();
     this.ads?.close();
   }
 }

@@ -38,7 +38,24 @@ export interface AdsSourceConfig {
  */
 export type ConfigSourceConfig =
   | { readonly kind: 'ads' }
-  | { readonly kind: 'path'; readonly path: string; readonly watchedDirectory?: string };
+  | { readonly kind: 'path'; readonly path: string; readonly watchedDirectory?: string }
+  | GrpcSourceConfig;
+
+/**
+ * A non-aggregated gRPC source (`api_config_source`, api_type GRPC or
+ * DELTA_GRPC, one envoy_grpc service): its own stream to the type's
+ * discovery service (ListenerDiscoveryService, ClusterDiscoveryService)
+ * on a STATIC cluster with one endpoint, as ads_config requires.
+ */
+export interface GrpcSourceConfig {
+  readonly kind: 'grpc';
+  readonly mode: 'sotw' | 'delta';
+  readonly clusterName: string;
+  readonly target: SocketAddress;
+  readonly setNodeOnFirstMessageOnly: boolean;
+}
+
+type ParsedSource = Exclude<ConfigSourceConfig, GrpcSourceConfig> | Omit<GrpcSourceConfig, 'target'>;
 
 /** Where dynamic configuration comes from (dynamic_resources). */
 export interface XdsSourceConfig {
@@ -64,17 +81,26 @@ function parseAdsConfig(ads: Json, path: string): Omit<AdsSourceConfig, 'target'
 /** Config source fields that say nothing about where resources come from. */
 const CONFIG_SOURCE_OPTIONS = new Set(['resource_api_version', 'initial_fetch_timeout', 'authorities']);
 
+/** dynamic_resources before the xDS clusters' addresses are resolved. */
+interface ParsedDynamicResources {
+  readonly ads?: Omit<AdsSourceConfig, 'target'>;
+  readonly initialFetchTimeoutMs: number;
+  readonly lds?: ParsedSource;
+  readonly cds?: ParsedSource;
+}
+
 /**
  * Parses dynamic_resources: lds_config/cds_config `{ ads: {} }` (which needs
- * ads_config), `{ path_config_source: { path, watched_directory } }` or the
- * deprecated `{ path }`. api_config_source (non-aggregated gRPC, REST) and
- * xdstp locators are refused.
+ * ads_config), `{ api_config_source: { api_type: GRPC | DELTA_GRPC,
+ * grpc_services: [{ envoy_grpc }] } }` (a non-aggregated stream),
+ * `{ path_config_source: { path, watched_directory } }` or the deprecated
+ * `{ path }`. REST api_config_source and xdstp locators are refused.
  */
-function parseDynamicResources(d: Json, path: string, warn: (e: ConfigError) => void): Omit<XdsSourceConfig, 'ads'> & { ads?: Omit<AdsSourceConfig, 'target'> } {
+function parseDynamicResources(d: Json, path: string, warn: (e: ConfigError) => void): ParsedDynamicResources {
   const adsJson = msg(d['ads_config']);
   const ads = adsJson ? parseAdsConfig(adsJson, `${path}.ads_config`) : undefined;
   let initialFetchTimeoutMs = 15_000;
-  const source = (k: string): ConfigSourceConfig | undefined => {
+  const source = (k: string): ParsedSource | undefined => {
     const cs = msg(d[k]);
     if (!cs) return undefined;
     const t = durationMs(cs['initial_fetch_timeout'], `${path}.${k}.initial_fetch_timeout`);
@@ -83,6 +109,8 @@ function parseDynamicResources(d: Json, path: string, warn: (e: ConfigError) => 
       if (!ads) throw new ConfigError(`${path}.${k}.ads`, 'an { ads: {} } config source needs dynamic_resources.ads_config');
       return { kind: 'ads' };
     }
+    const acs = msg(cs['api_config_source']);
+    if (acs) return { kind: 'grpc', ...parseAdsConfig(acs, `${path}.${k}.api_config_source`) };
     const pcs = msg(cs['path_config_source']);
     if (pcs) {
       const file = str(pcs['path']);
@@ -96,7 +124,7 @@ function parseDynamicResources(d: Json, path: string, warn: (e: ConfigError) => 
       return { kind: 'path', path: str(cs['path']) };
     }
     const kinds = Object.keys(cs).filter((x) => !CONFIG_SOURCE_OPTIONS.has(x));
-    throw new ConfigError(`${path}.${k}`, `only { ads: {} }, path_config_source and path config sources are supported (${kinds.join(', ') || 'none'} is not)`);
+    throw new ConfigError(`${path}.${k}`, `only { ads: {} }, api_config_source (GRPC, DELTA_GRPC), path_config_source and path config sources are supported (${kinds.join(', ') || 'none'} is not)`);
   };
   const lds = source('lds_config');
   const cds = source('cds_config');
@@ -271,17 +299,29 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
   if (sc['stats_matcher'] !== undefined) warnings.push(new ConfigError('stats_config.stats_matcher', 'stats are not filtered by stats_matcher'));
   if (sc['histogram_bucket_settings'] !== undefined) warnings.push(new ConfigError('stats_config.histogram_bucket_settings', 'default buckets are used'));
 
-  const ads = xds?.ads;
-  if (ads) {
-    const c = clusters.find((x) => x.name === ads.clusterName);
-    if (!c) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `no static cluster named '${ads.clusterName}'`));
-    else if (c.type !== 'STATIC' || c.endpoints.length !== 1) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `the xDS cluster '${ads.clusterName}' must be a STATIC cluster with one endpoint`));
-    // The ADS client dials plaintext (TCP or a Unix socket): refuse TLS rather than silently dropping it.
-    else if (c.transportSocket || c.transportSocketMatches.length) errors.push(new ConfigError('dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', `the xDS cluster '${ads.clusterName}' has a transport socket: xDS over TLS is not supported (plaintext over TCP or a Unix socket only, as Istio's pilot-agent XDS proxy is reached)`));
-  }
+  // The xDS clusters (ads_config, api_config_source): STATIC, one endpoint, plaintext.
+  const xdsTarget = (clusterName: string, field: string): SocketAddress | undefined => {
+    const c = clusters.find((x) => x.name === clusterName);
+    if (!c) errors.push(new ConfigError(field, `no static cluster named '${clusterName}'`));
+    else if (c.type !== 'STATIC' || c.endpoints.length !== 1) errors.push(new ConfigError(field, `the xDS cluster '${clusterName}' must be a STATIC cluster with one endpoint`));
+    // The gRPC client dials plaintext (TCP or a Unix socket): refuse TLS rather than silently dropping it.
+    else if (c.transportSocket || c.transportSocketMatches.length) errors.push(new ConfigError(field, `the xDS cluster '${clusterName}' has a transport socket: xDS over TLS is not supported (plaintext over TCP or a Unix socket only, as Istio's pilot-agent XDS proxy is reached)`));
+    else return c.endpoints[0]!.address;
+    return undefined;
+  };
+  const adsParsed = xds?.ads;
+  const adsTarget = adsParsed ? xdsTarget(adsParsed.clusterName, 'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name') : undefined;
+  const ads: AdsSourceConfig | undefined = adsParsed && adsTarget ? Object.freeze({ ...adsParsed, target: adsTarget }) : undefined;
+  const resolve = (cs: ParsedSource | undefined, k: string): ConfigSourceConfig | undefined => {
+    if (cs?.kind !== 'grpc') return cs;
+    const target = xdsTarget(cs.clusterName, `dynamic_resources.${k}.api_config_source.grpc_services[0].envoy_grpc.cluster_name`);
+    return target ? Object.freeze({ ...cs, target }) : undefined;
+  };
+  const lds = resolve(xds?.lds, 'lds_config');
+  const cds = resolve(xds?.cds, 'cds_config');
   if (errors.length) throw new ConfigErrors(errors);
   return Object.freeze({
-    xds: xds ? Object.freeze({ ...xds, ads: ads ? Object.freeze({ ...ads, target: clusters.find((x) => x.name === ads.clusterName)!.endpoints[0]!.address }) : undefined }) : undefined,
+    xds: xds ? Object.freeze({ initialFetchTimeoutMs: xds.initialFetchTimeoutMs, ads, lds, cds }) : undefined,
     bootstrap: b,
     node,
     admin,

@@ -218,7 +218,13 @@ describe('filesystem subscription options', () => {
       'dynamic_resources.cds_config.ads: an { ads: {} } config source needs dynamic_resources.ads_config',
     ]);
     expect(await bootstrapErrors(fsBootstrap('/tmp', '{ api_config_source: { api_type: REST, cluster_names: [x] } }', '{ path: /tmp/lds.yaml }'))).toEqual([
-      expect.stringMatching(/^dynamic_resources\.cds_config: only \{ ads: \{\} \}, path_config_source and path config sources are supported \(api_config_source is not\)/),
+      'dynamic_resources.cds_config.api_config_source.api_type: api_type REST is not supported (GRPC and DELTA_GRPC are)',
+    ]);
+    expect(await bootstrapErrors(fsBootstrap('/tmp', '{ api_config_source: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: x } }] } }', '{ path: /tmp/lds.yaml }'))).toEqual([
+      "dynamic_resources.cds_config.api_config_source.grpc_services[0].envoy_grpc.cluster_name: no static cluster named 'x'",
+    ]);
+    expect(await bootstrapErrors(fsBootstrap('/tmp', '{ self: {} }', '{ path: /tmp/lds.yaml }'))).toEqual([
+      expect.stringMatching(/^dynamic_resources\.cds_config: only \{ ads: \{\} \}, api_config_source \(GRPC, DELTA_GRPC\), path_config_source and path config sources are supported \(self is not\)/),
     ]);
     expect(await bootstrapErrors(fsBootstrap('/tmp', '{ path_config_source: { watched_directory: { path: /tmp } } }', '{ path: /tmp/lds.yaml }'))).toEqual([
       'dynamic_resources.cds_config.path_config_source.path: path is required',

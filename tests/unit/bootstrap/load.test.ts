@@ -370,8 +370,16 @@ ${cluster.replace(/^/gm, '  ')}
 `;
     expect(await bootstrapErrors(ads('  cds_config: { ads: {} }'))).toEqual([]);
     expect(await bootstrapErrors(ads('  cds_config: { path_config_source: { path: /tmp/cds.yaml } }'))).toEqual([]);
-    expect(await bootstrapErrors(ads('  cds_config: { api_config_source: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: xds } }] } }'))).toEqual([
-      expect.stringMatching(/^dynamic_resources\.cds_config: only \{ ads: \{\} \}, path_config_source and path config sources are supported \(api_config_source is not\)/),
+    expect(await bootstrapErrors(ads('  cds_config: { api_config_source: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: xds } }] } }'))).toEqual([]);
+    expect(await bootstrapErrors(ads('  lds_config: { api_config_source: { api_type: DELTA_GRPC, grpc_services: [{ envoy_grpc: { cluster_name: xds } }] } }'))).toEqual([]);
+    expect(await bootstrapErrors(ads('  cds_config: { api_config_source: { api_type: GRPC, grpc_services: [{ envoy_grpc: { cluster_name: nope } }] } }'))).toEqual([
+      "dynamic_resources.cds_config.api_config_source.grpc_services[0].envoy_grpc.cluster_name: no static cluster named 'nope'",
+    ]);
+    expect(await bootstrapErrors(ads('  cds_config: { api_config_source: { api_type: GRPC, grpc_services: [{ google_grpc: { target_uri: x } }] } }'))).toEqual([
+      'dynamic_resources.cds_config.api_config_source.grpc_services[0]: only envoy_grpc with a cluster_name is supported (google_grpc is not)',
+    ]);
+    expect(await bootstrapErrors(ads('  cds_config: { api_config_source: { api_type: REST, cluster_names: [xds] } }'))).toEqual([
+      'dynamic_resources.cds_config.api_config_source.api_type: api_type REST is not supported (GRPC and DELTA_GRPC are)',
     ]);
     expect(await bootstrapErrors(ads('  cds_config: { ads: {} }', staticCluster('other', [1])))).toEqual([
       "dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name: no static cluster named 'xds'",
