@@ -90,6 +90,8 @@ export interface ClusterConfig {
   readonly type: 'STATIC' | 'STRICT_DNS' | 'LOGICAL_DNS' | 'EDS' | 'ORIGINAL_DST';
   /** EDS: the ClusterLoadAssignment name to subscribe to. */
   readonly edsServiceName?: string;
+  /** EDS: eds_config.initial_fetch_timeout (ms; 0 = forever): how long a new or changed cluster warms waiting for its assignment. */
+  readonly edsInitialFetchTimeoutMs?: number;
   readonly lbPolicy: LbPolicyName;
   readonly lbOptions: Readonly<Record<string, number>>;
   /** common_lb_config.locality_weighted_lb_config is set. */

@@ -15,6 +15,14 @@
  * over once its secrets settle, unless a later update superseded it. Until
  * then it is listed by warming() (config_dump's dynamic_warming_clusters)
  * and counted in cluster_manager.warming_clusters.
+ *
+ * Warming on EDS (Envoy's EdsClusterImpl init): a new or changed EDS
+ * cluster whose ClusterLoadAssignment has not arrived warms the same way
+ * until it arrives (applyEndpoints) or its eds_config initial_fetch_timeout
+ * (default 15 s; 0 = forever) passes, then becomes active (with no hosts, on
+ * the timeout). Activation is asynchronous: the ADS client hands one update
+ * at a time, so nothing here waits on a later update; applyEndpoints
+ * resolves once the clusters it warmed are active.
  */
 import type { ClusterConfig, EndpointConfig } from '../contracts/snapshot.ts';
 import type { Gauge, Counter, StatsScope } from '../contracts/stats.ts';
@@ -49,6 +57,10 @@ export class ClusterManager {
   /** Applies and warmed-cluster activations run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
   private warmingOnInit = 0;
+  /** Pending clusters waiting for their EDS assignment: wake (arrived, timed out, or superseded). */
+  private readonly edsWaiters = new Map<Cluster, () => void>();
+  /** Activations of pending clusters, for applyEndpoints to resolve after. */
+  private readonly activations = new Map<Cluster, Promise<void>>();
 
   constructor(stats: StatsScope, log: ClusterLog, deps?: ClusterTransportDeps, secretReadiness?: SecretReadiness) {
     this.stats = stats;
@@ -115,18 +127,26 @@ export class ClusterManager {
       if (cur) this.clusterModified.inc();
       else this.clusterAdded.inc();
       const secrets = c.secretNames;
-      if (this.secretReadiness && secrets.length && !this.secretReadiness.settled(secrets)) {
+      const waitSecrets = this.secretReadiness !== undefined && secrets.length > 0 && !this.secretReadiness.settled(secrets);
+      const waitEds = cfg.edsServiceName !== undefined && !this.assignments.has(cfg.edsServiceName);
+      if (waitSecrets || waitEds) {
         this.pending.set(cfg.name, c);
         if (cur) next.set(cfg.name, cur);
-        this.log.info({ cluster: cfg.name, secrets }, 'cluster warming: waiting for its TLS secrets');
-        void this.secretReadiness.whenSettled(secrets).then(() => this.activateWarmed(c));
+        if (waitSecrets) this.log.info({ cluster: cfg.name, secrets }, 'cluster warming: waiting for its TLS secrets');
+        if (waitEds) this.log.info({ cluster: cfg.name, serviceName: cfg.edsServiceName }, 'cluster warming: waiting for its EDS assignment');
+        const done = Promise.all([waitSecrets ? this.secretReadiness!.whenSettled(secrets) : undefined, waitEds ? this.whenAssigned(c) : undefined]).then(() => this.activateWarmed(c));
+        this.activations.set(c, done);
+        void done.finally(() => this.activations.delete(c));
         continue;
       }
       warming.push(c);
       next.set(cfg.name, c);
     }
     // Superseded or removed while warming: never served.
-    for (const c of pendingBefore.values()) c.destroy();
+    for (const c of pendingBefore.values()) {
+      this.edsWaiters.get(c)?.();
+      c.destroy();
+    }
     this.warmingOnInit = warming.length;
     this.refreshWarming();
     await Promise.all(warming.map((c) => c.initialize()));
@@ -135,7 +155,29 @@ export class ClusterManager {
     this.commit(next);
   }
 
-  /** A cluster's secrets settled: it replaces the active one of its name (unless superseded meanwhile). */
+  /** Resolves when the EDS assignment of a pending cluster arrives, its initial fetch times out, or it is superseded. */
+  private whenAssigned(c: Cluster): Promise<void> {
+    const serviceName = c.config.edsServiceName!;
+    const timeoutMs = c.config.edsInitialFetchTimeoutMs ?? 15_000;
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const wake = (): void => {
+        if (timer) clearTimeout(timer);
+        this.edsWaiters.delete(c);
+        resolve();
+      };
+      this.edsWaiters.set(c, wake);
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          if (this.pending.get(c.config.name) === c) this.log.warn({ cluster: c.config.name, serviceName, timeoutMs }, 'EDS initial fetch timed out; the cluster becomes active without hosts');
+          wake();
+        }, timeoutMs);
+        timer.unref();
+      }
+    });
+  }
+
+  /** A cluster's secrets settled (and its EDS assignment arrived): it replaces the active one of its name (unless superseded meanwhile). */
   private activateWarmed(c: Cluster): Promise<void> {
     const run = this.queue.then(async () => {
       if (this.pending.get(c.config.name) !== c) return;
@@ -146,7 +188,7 @@ export class ClusterManager {
       const next = new Map(this.clusters);
       next.set(c.config.name, c);
       this.commit(next);
-      this.log.info({ cluster: c.config.name }, 'cluster warmed: its TLS secrets settled');
+      this.log.info({ cluster: c.config.name }, 'cluster warmed');
     });
     this.queue = run.catch(() => undefined);
     return run;
@@ -179,10 +221,18 @@ export class ClusterManager {
   }
 
   /** EDS: the endpoints of a service name, for every cluster that uses it. */
-  applyEndpoints(serviceName: string, endpoints: readonly EndpointConfig[]): void {
+  applyEndpoints(serviceName: string, endpoints: readonly EndpointConfig[]): Promise<void> {
     this.assignments.set(serviceName, endpoints);
     for (const c of this.byService.get(serviceName) ?? []) c.setEndpoints(endpoints);
-    for (const c of this.pending.values()) if (c.config.edsServiceName === serviceName) c.setEndpoints(endpoints);
+    const warmed: Promise<void>[] = [];
+    for (const c of this.pending.values()) {
+      if (c.config.edsServiceName !== serviceName) continue;
+      c.setEndpoints(endpoints);
+      this.edsWaiters.get(c)?.();
+      const a = this.activations.get(c);
+      if (a) warmed.push(a);
+    }
+    return Promise.all(warmed).then(() => undefined, () => undefined);
   }
 
   /** EDS: an assignment was removed; its clusters keep no endpoints. */
@@ -200,7 +250,10 @@ export class ClusterManager {
   /** Closes every cluster now. */
   destroy(): void {
     for (const c of this.clusters.values()) c.destroy();
-    for (const c of this.pending.values()) c.destroy();
+    for (const c of this.pending.values()) {
+      this.edsWaiters.get(c)?.();
+      c.destroy();
+    }
     this.pending.clear();
   }
 }

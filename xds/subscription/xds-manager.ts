@@ -21,6 +21,14 @@
  * yet received warms the same way (unless its default_config applies
  * without warming). Warming listener updates are shown in /config_dump
  * (DynamicListener.warming_state).
+ *
+ * RDS and EDS (Envoy's listener and cluster warming): a listener update
+ * whose HCMs name route configurations not yet received warms the same way
+ * (the routes are subscribed at once; the update applies when they arrive or
+ * their rds config_source initial_fetch_timeout passes, default 15 s, 0 =
+ * forever). An EDS cluster warms in the cluster manager until its
+ * assignment arrives (cluster-manager.ts). Both complete asynchronously from
+ * the later RDS/EDS update: the source hands one update at a time.
  */
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
@@ -41,7 +49,8 @@ import { sdsRefsOfClusters, sdsRefsOfListeners, type SdsRef } from './sds-refs.t
 export interface ConfigSink {
   /** Replaces the cluster set (static ones included); resolves when warm. */
   applyClusters(all: readonly ClusterConfig[]): Promise<void>;
-  applyEndpoints(serviceName: string, endpoints: readonly EndpointConfig[]): void;
+  /** Sets the endpoints of a service name; may resolve once the clusters warming on it are active. */
+  applyEndpoints(serviceName: string, endpoints: readonly EndpointConfig[]): void | Promise<void>;
   removeEndpoints(serviceName: string): void;
   /** Replaces the listener set (static ones included); rejects when a listener cannot bind. */
   applyListeners(all: readonly ListenerConfig[]): Promise<void>;
@@ -96,13 +105,19 @@ export class XdsManager {
   private clusterSecrets: string[] = [];
   /** The listener update warming (waiting for secrets or extension configs), for /config_dump. */
   private warming: { readonly update: TypeUpdate; readonly since: Date } | undefined;
+  /** Route configuration names that have a table now (arrived, not removed). */
+  private readonly routesPresent = new Set<string>();
+  /** Called after each accepted RDS update (listener warming). */
+  private readonly routeWaiters = new Set<() => void>();
+  /** Ends the RDS wait of a superseded warming listener update. */
+  private cancelRouteWait: (() => void) | undefined;
 
   constructor(opts: XdsManagerOptions) {
     this.opts = opts;
     this.client = createResourceSource({ source: opts.source, node: opts.node, version: opts.version, stats: opts.stats, log: opts.log, onUpdate: (u) => this.onUpdate(u) });
     // EDS/RDS names that static config already needs.
     for (const c of opts.staticClusters) if (c.edsServiceName) this.edsNames.add(c.edsServiceName);
-    for (const l of opts.staticListeners) for (const n of rdsNamesOf(l)) this.rdsNames.add(n);
+    for (const l of opts.staticListeners) for (const r of rdsRefsOf(l)) this.rdsNames.add(r.name);
   }
 
   /** Accepted dynamic resources by kind, for /config_dump. */
@@ -248,8 +263,10 @@ export class XdsManager {
     }
     if (errors.length) return errors;
     for (const [n, eps] of parsed) {
-      this.opts.sink.applyEndpoints(n, eps);
-      this.received.eds.add(n);
+      const warmed = this.opts.sink.applyEndpoints(n, eps);
+      // Clusters warming on this assignment become active asynchronously (the initial fetch waits for that).
+      if (warmed) void warmed.then(() => { this.received.eds.add(n); this.checkReady(); });
+      else this.received.eds.add(n);
     }
     for (const n of u.removed) this.opts.sink.removeEndpoints(n);
     this.record(this.dumps.endpoints, u);
@@ -282,22 +299,64 @@ export class XdsManager {
     const names = refs.map((r) => r.name);
     const ecdsNames = ecds ? ecds.warmingNames(ecdsRefs) : [];
     this.warming = undefined;
-    if ((!sds || refs.length === 0) && ecdsNames.length === 0) return this.activateListeners(parsed, u, refs, ecdsRefs);
+    this.cancelRouteWait?.();
+    this.cancelRouteWait = undefined;
+    const routeRefs = new Map<string, number>();
+    for (const l of parsed) for (const r of rdsRefsOf(l)) if (!this.routesPresent.has(r.name)) { const prev = routeRefs.get(r.name); routeRefs.set(r.name, prev === undefined ? r.timeoutMs : prev === 0 || r.timeoutMs === 0 ? 0 : Math.max(prev, r.timeoutMs)); }
+    const routeNames = [...routeRefs.keys()];
+    if ((!sds || refs.length === 0) && ecdsNames.length === 0 && routeNames.length === 0) return this.activateListeners(parsed, u, refs, ecdsRefs);
+    if (routeNames.length) this.client.subscribe(ROUTE, [...new Set([...this.rdsNames, ...routeNames])]);
     // What the new listeners need, beside what the active ones use until they are replaced.
     sds?.setRefs('lds-warming', refs);
     ecds?.setRefs('lds-warming', ecdsRefs);
-    const warm = (): boolean => (!sds || sds.settled(names)) && (!ecds || ecds.settled(ecdsNames));
+    const warm = (): boolean => (!sds || sds.settled(names)) && (!ecds || ecds.settled(ecdsNames)) && routeNames.every((n) => this.routesPresent.has(n));
     if (warm()) return this.activateListeners(parsed, u, refs, ecdsRefs);
     this.warming = { update: u, since: new Date() };
-    this.opts.log.info({ version: u.versionInfo, secrets: names.filter((n) => !sds?.settled([n])), extensionConfigs: ecdsNames.filter((n) => !ecds?.settled([n])) }, 'listeners warming: waiting for their TLS secrets or extension configs');
-    void Promise.all([sds?.whenSettled(names), ecds?.whenSettled(ecdsNames)]).then(async () => {
+    this.opts.log.info({ version: u.versionInfo, secrets: names.filter((n) => !sds?.settled([n])), extensionConfigs: ecdsNames.filter((n) => !ecds?.settled([n])), routeConfigurations: routeNames }, 'listeners warming: waiting for their TLS secrets, extension configs or route configurations');
+    void Promise.all([sds?.whenSettled(names), ecds?.whenSettled(ecdsNames), this.whenRoutes(routeRefs)]).then(async () => {
       if (generation !== this.listenerGeneration) return;
       this.warming = undefined;
+      this.cancelRouteWait = undefined;
       const errs = await this.activateListeners(parsed, u, refs, ecdsRefs);
       if (errs.length) this.opts.log.warn({ version: u.versionInfo, errors: errs }, 'warmed listeners could not be applied; the previous listeners keep serving');
       this.checkReady();
     });
     return [];
+  }
+
+  /**
+   * Resolves when every route configuration named has arrived or its
+   * initial_fetch_timeout passed (0: waits until it arrives), or when a newer
+   * listener update supersedes this one (cancelRouteWait).
+   */
+  private whenRoutes(needed: ReadonlyMap<string, number>): Promise<void> {
+    if (needed.size === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const left = new Set(needed.keys());
+      const timers: NodeJS.Timeout[] = [];
+      const finish = (): void => {
+        for (const t of timers) clearTimeout(t);
+        this.routeWaiters.delete(check);
+        resolve();
+      };
+      const check = (): void => {
+        for (const n of [...left]) if (this.routesPresent.has(n)) left.delete(n);
+        if (left.size === 0) finish();
+      };
+      this.routeWaiters.add(check);
+      this.cancelRouteWait = finish;
+      for (const [n, ms] of needed) {
+        if (ms <= 0) continue;
+        const t = setTimeout(() => {
+          if (!left.has(n)) return;
+          this.opts.log.warn({ routeConfiguration: n, timeoutMs: ms }, 'RDS initial fetch timed out; the warming listeners go on without it (404 NR until it arrives)');
+          left.delete(n);
+          if (left.size === 0) finish();
+        }, ms);
+        t.unref();
+        timers.push(t);
+      }
+    });
   }
 
   /** Why the SDS secrets named by these configs cannot be served, pushed onto errors; the references. */
@@ -330,7 +389,7 @@ export class XdsManager {
     this.recordAll(this.dumps.listeners, u);
     this.received.lds = true;
     const rds = new Set<string>();
-    for (const l of [...this.opts.staticListeners, ...parsed]) for (const n of rdsNamesOf(l)) rds.add(n);
+    for (const l of [...this.opts.staticListeners, ...parsed]) for (const r of rdsRefsOf(l)) rds.add(r.name);
     this.rdsNames.clear();
     for (const n of rds) this.rdsNames.add(n);
     this.client.subscribe(ROUTE, [...rds]);
@@ -352,20 +411,26 @@ export class XdsManager {
     for (const [n, t] of tables) {
       this.opts.sink.setRouteTable(n, t);
       this.received.rds.add(n);
+      this.routesPresent.add(n);
     }
-    for (const n of u.removed) this.opts.sink.setRouteTable(n, undefined);
+    for (const n of u.removed) {
+      this.opts.sink.setRouteTable(n, undefined);
+      this.routesPresent.delete(n);
+    }
     this.record(this.dumps.routes, u);
+    // Listener updates warming on these route configurations complete asynchronously.
+    for (const w of [...this.routeWaiters]) w();
     return [];
   }
 }
 
-/** RDS names the HCMs of a listener reference. */
-function rdsNamesOf(l: ListenerConfig): string[] {
-  const out: string[] = [];
+/** RDS names the HCMs of a listener reference, with their initial_fetch_timeout (ms; 0 = forever). */
+function rdsRefsOf(l: ListenerConfig): Array<{ name: string; timeoutMs: number }> {
+  const out: Array<{ name: string; timeoutMs: number }> = [];
   const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
   for (const fc of chains) for (const f of fc.filters) {
-    const n = (f.config as { rdsName?: string } | undefined)?.rdsName;
-    if (n) out.push(n);
+    const cfg = f.config as { rdsName?: string; rdsInitialFetchTimeoutMs?: number } | undefined;
+    if (cfg?.rdsName) out.push({ name: cfg.rdsName, timeoutMs: cfg.rdsInitialFetchTimeoutMs ?? 15_000 });
   }
   return out;
 }

@@ -89,6 +89,7 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   const la = msg(c['load_assignment']);
   let endpoints: LoadAssignmentEndpoints = [];
   let edsServiceName: string | undefined;
+  let edsInitialFetchTimeoutMs: number | undefined;
   if (type === 'EDS') {
     const eds = msg(c['eds_cluster_config']);
     const source = msg(eds?.['eds_config']);
@@ -96,6 +97,7 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
       throw new ConfigError(`${path}.eds_cluster_config.eds_config`, 'EDS clusters are supported with eds_config { ads: {} } (the ADS stream)');
     }
     edsServiceName = str(eds?.['service_name']) || name;
+    edsInitialFetchTimeoutMs = durationMs(source['initial_fetch_timeout'], `${path}.eds_cluster_config.eds_config.initial_fetch_timeout`) ?? 15_000;
     if (la) throw new ConfigError(`${path}.load_assignment`, 'an EDS cluster takes its endpoints from EDS, not load_assignment');
   } else if (la && type === 'ORIGINAL_DST') {
     throw new ConfigError(`${path}.load_assignment`, 'ORIGINAL_DST clusters must have no load assignment configured');
@@ -145,6 +147,7 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
     name,
     type,
     edsServiceName,
+    ...(edsInitialFetchTimeoutMs !== undefined ? { edsInitialFetchTimeoutMs } : {}),
     lbPolicy,
     lbOptions: Object.freeze(lbOptions),
     ...(localityWeightedLb ? { localityWeightedLb } : {}),

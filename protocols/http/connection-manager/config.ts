@@ -40,6 +40,8 @@ export interface HcmConfig {
   readonly routes: RouteTable | undefined;
   /** RDS: the route configuration name to subscribe to. */
   readonly rdsName: string | undefined;
+  /** RDS: config_source.initial_fetch_timeout (ms; 0 = forever): how long a listener warms waiting for the route configuration. */
+  readonly rdsInitialFetchTimeoutMs?: number;
   readonly filters: readonly HttpFilterEntry[];
   readonly router: { readonly suppressEnvoyHeaders: boolean };
   readonly useRemoteAddress: boolean;
@@ -108,11 +110,13 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
   for (const [k, why] of Object.entries(WARN_ONLY)) if (c[k] !== undefined) ctx.warn(new ConfigError(`${path}.${k}`, why));
   if (c['scoped_routes'] !== undefined) throw new ConfigError(`${path}.scoped_routes`, 'scoped routes are not supported');
   let rdsName: string | undefined;
+  let rdsInitialFetchTimeoutMs: number | undefined;
   const rds = msg(c['rds']);
   if (rds) {
     rdsName = str(rds['route_config_name']);
     if (!rdsName) throw new ConfigError(`${path}.rds.route_config_name`, 'route_config_name is required');
     if (msg(rds['config_source'])?.['ads'] === undefined) throw new ConfigError(`${path}.rds.config_source`, 'RDS is supported over the ADS stream (config_source { ads: {} })');
+    rdsInitialFetchTimeoutMs = durationMs(msg(rds['config_source'])!['initial_fetch_timeout'], `${path}.rds.config_source.initial_fetch_timeout`) ?? 15_000;
   }
   const rc = msg(c['route_config']);
   if (!rc && !rds) throw new ConfigError(path, 'one of route_config, rds is required');
@@ -172,6 +176,7 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
     rawRouteConfig: rc,
     routes: routeConfig ? new RouteTable(routeConfig) : undefined,
     rdsName,
+    ...(rdsInitialFetchTimeoutMs !== undefined ? { rdsInitialFetchTimeoutMs } : {}),
     filters: Object.freeze(filters),
     router,
     useRemoteAddress: bool(c['use_remote_address'], false),
