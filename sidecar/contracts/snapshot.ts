@@ -92,6 +92,8 @@ export interface ClusterConfig {
   readonly edsServiceName?: string;
   /** EDS: eds_config.initial_fetch_timeout (ms; 0 = forever): how long a new or changed cluster warms waiting for its assignment. */
   readonly edsInitialFetchTimeoutMs?: number;
+  /** EDS: a non-aggregated gRPC eds_config (absent: ADS). */
+  readonly edsSource?: XdsStreamSourceRef;
   readonly lbPolicy: LbPolicyName;
   readonly lbOptions: Readonly<Record<string, number>>;
   /** common_lb_config.locality_weighted_lb_config is set. */
@@ -241,3 +243,13 @@ export interface ListenerConfig {
   /** The listener as given, canonical JSON, for /config_dump. */
   readonly raw: Readonly<Record<string, unknown>>;
 }
+
+/**
+ * Where an EDS cluster's assignment or an HCM's route configuration comes
+ * from: the ADS stream, or a non-aggregated gRPC stream (api_config_source,
+ * GRPC or DELTA_GRPC, envoy_grpc to a STATIC cluster resolved by the xDS
+ * resource source).
+ */
+export type XdsStreamSourceRef =
+  | { readonly kind: 'ads' }
+  | { readonly kind: 'grpc'; readonly mode: 'sotw' | 'delta'; readonly clusterName: string; readonly setNodeOnFirstMessageOnly: boolean };

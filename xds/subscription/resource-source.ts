@@ -7,20 +7,27 @@
  * never validated at the same time; the manager subscribes and asks for
  * versions through this one interface without knowing which it is.
  */
-import type { NodeConfig } from '../../sidecar/contracts/snapshot.ts';
+import type { ClusterConfig, NodeConfig, SocketAddress, XdsStreamSourceRef } from '../../sidecar/contracts/snapshot.ts';
 import type { StatsScope } from '../../sidecar/contracts/stats.ts';
 import { AdsClient, type UpdateHandler, type XdsResource } from '../ads/ads-client.ts';
-import { CLUSTER, DISCOVERY_SERVICES, LISTENER, SECRET } from '../ads/discovery-messages.ts';
+import { CLUSTER, DISCOVERY_SERVICES, ENDPOINT, LISTENER, ROUTE, SECRET } from '../ads/discovery-messages.ts';
 import { nodeMessage } from '../ads/node.ts';
 import { typeShortName } from '../ads/resource-names.ts';
 import type { ProtoJson } from '../proto/json.ts';
 import type { XdsSourceConfig } from '../translate/bootstrap.ts';
+import { streamSourceKey } from '../translate/config-source.ts';
 import { FileSubscription } from './file-subscription.ts';
 
 /** A source of xDS resources, as the XdsManager uses it. */
 export interface ResourceSource {
-  /** Subscribes to a type: `'*'` for a wildcard, or the exact set of names. */
-  subscribe(typeUrl: string, names: '*' | readonly string[]): void;
+  /**
+   * Subscribes to a type: `'*'` for a wildcard, or the exact set of names;
+   * sourceOf says which non-aggregated gRPC source a name (EDS, RDS) comes
+   * from (undefined: ADS).
+   */
+  subscribe(typeUrl: string, names: '*' | readonly string[], sourceOf?: (name: string) => XdsStreamSourceRef | undefined): void;
+  /** Why a gRPC source cannot be used (its xDS cluster), or undefined. */
+  checkSource(src: XdsStreamSourceRef): string | undefined;
   /** The accepted version_info of a type. */
   version(typeUrl: string): string;
   /** Connects / reads and starts watching. */
@@ -32,6 +39,8 @@ export interface ResourceSource {
 /** What the sources need. */
 export interface ResourceSourceOptions {
   readonly source: XdsSourceConfig;
+  /** The bootstrap's static clusters: where EDS/RDS api_config_source streams dial. */
+  readonly staticClusters?: readonly ClusterConfig[];
   readonly node: NodeConfig;
   readonly version: string;
   readonly stats: StatsScope;
@@ -52,6 +61,10 @@ class RoutedSource implements ResourceSource {
   private readonly files = new Map<string, FileSubscription>();
   /** Non-aggregated streams, one per type (each type has its own service). */
   private readonly grpc = new Map<string, AdsClient>();
+  /** Non-aggregated EDS/RDS streams, one per distinct (type, source): `type\nsourceKey`. */
+  private readonly named = new Map<string, AdsClient>();
+  private readonly serialised: UpdateHandler;
+  private started = false;
   private queue: Promise<unknown> = Promise.resolve();
   private warned = new Map<string, string>();
 
@@ -63,6 +76,7 @@ class RoutedSource implements ResourceSource {
       this.queue = p.catch(() => undefined);
       return p;
     };
+    this.serialised = serialised;
     if (s.ads) {
       this.ads = new AdsClient({
         target: s.ads.target,
@@ -108,7 +122,65 @@ class RoutedSource implements ResourceSource {
     }
   }
 
-  subscribe(typeUrl: string, names: '*' | readonly string[]): void {
+  checkSource(src: XdsStreamSourceRef): string | undefined {
+    if (src.kind !== 'grpc') return this.ads ? undefined : 'an { ads: {} } config source needs dynamic_resources.ads_config';
+    const t = this.target(src.clusterName);
+    return typeof t === 'string' ? t : undefined;
+  }
+
+  /** The address of an xDS cluster (STATIC, one endpoint, plaintext), or why not. */
+  private target(clusterName: string): SocketAddress | string {
+    const c = this.opts.staticClusters?.find((x) => x.name === clusterName);
+    if (!c) return `api_config_source: no static cluster named '${clusterName}'`;
+    if (c.type !== 'STATIC' || c.endpoints.length !== 1) return `api_config_source: the xDS cluster '${clusterName}' must be a STATIC cluster with one endpoint`;
+    if (c.transportSocket || c.transportSocketMatches.length) return `api_config_source: the xDS cluster '${clusterName}' has a transport socket: xDS over TLS is not supported`;
+    return c.endpoints[0]!.address;
+  }
+
+  /** The stream of a (type, gRPC source), opened on first use. */
+  private namedStream(typeUrl: string, src: Extract<XdsStreamSourceRef, { kind: 'grpc' }>): AdsClient | undefined {
+    const key = `${typeUrl}\n${streamSourceKey(src)}`;
+    const have = this.named.get(key);
+    if (have) return have;
+    const target = this.target(src.clusterName);
+    if (typeof target === 'string') return undefined; // refused when the cluster/listener was validated
+    const svc = DISCOVERY_SERVICES.find((x) => x.typeUrl === typeUrl)!;
+    const c = new AdsClient({
+      target,
+      mode: src.mode,
+      paths: { sotw: `/${svc.service}/${svc.sotw!}`, delta: `/${svc.service}/${svc.delta}` },
+      node: nodeMessage(this.opts.node, this.opts.version),
+      setNodeOnFirstMessageOnly: src.setNodeOnFirstMessageOnly,
+      stats: this.opts.stats,
+      log: this.opts.log,
+      onUpdate: this.serialised,
+    });
+    this.named.set(key, c);
+    if (this.started) c.start();
+    return c;
+  }
+
+  subscribe(typeUrl: string, names: '*' | readonly string[], sourceOf?: (name: string) => XdsStreamSourceRef | undefined): void {
+    if (sourceOf && names !== '*' && (typeUrl === ENDPOINT || typeUrl === ROUTE)) {
+      // Names by source: each gRPC source's stream gets its names (streams no longer named get none).
+      const bySource = new Map<string, string[]>();
+      const adsNames: string[] = [];
+      for (const n of names) {
+        const src = sourceOf(n);
+        if (src?.kind !== 'grpc') { adsNames.push(n); continue; }
+        const stream = this.namedStream(typeUrl, src);
+        if (!stream) continue;
+        const key = `${typeUrl}\n${streamSourceKey(src)}`;
+        bySource.set(key, [...(bySource.get(key) ?? []), n]);
+      }
+      for (const [key, stream] of this.named) if (key.startsWith(`${typeUrl}\n`)) stream.subscribe(typeUrl, bySource.get(key) ?? []);
+      this.subscribeDefault(typeUrl, adsNames);
+      return;
+    }
+    this.subscribeDefault(typeUrl, names);
+  }
+
+  private subscribeDefault(typeUrl: string, names: '*' | readonly string[]): void {
     if (this.files.has(typeUrl)) return; // a file always carries the whole state of its type
     const own = this.grpc.get(typeUrl);
     if (own) {
@@ -129,19 +201,24 @@ class RoutedSource implements ResourceSource {
   }
 
   version(typeUrl: string): string {
-    return this.files.get(typeUrl)?.version() ?? this.grpc.get(typeUrl)?.version(typeUrl) ?? this.ads?.version(typeUrl) ?? '';
+    const named = [...this.named].find(([k]) => k.startsWith(`${typeUrl}\n`))?.[1];
+    return this.files.get(typeUrl)?.version() ?? this.grpc.get(typeUrl)?.version(typeUrl) ?? this.ads?.version(typeUrl) ?? named?.version(typeUrl) ?? '';
   }
 
   start(): void {
     // CDS before LDS, as Envoy initialises them: files refresh in this order on the queue.
     for (const f of this.files.values()) f.start();
     for (const c of this.grpc.values()) c.start();
+    for (const c of this.named.values()) c.start();
+    this.started = true;
     this.ads?.start();
   }
 
   close(): void {
     for (const f of this.files.values()) f.close();
     for (const c of this.grpc.values()) c.close();
+    for (const c of this.named.values()) c.close();
+    this.started = false;
     this.ads?.close();
   }
 }
@@ -154,13 +231,15 @@ class RoutedSource implements ResourceSource {
 function needsNoAds(typeUrl: string, resources: ReadonlyMap<string, XdsResource>): string[] {
   const errors: string[] = [];
   for (const r of resources.values()) {
-    if (typeUrl === CLUSTER && (r.value['type'] === 'EDS' || r.value['eds_cluster_config'] !== undefined)) {
-      errors.push(`cluster '${r.name}': EDS is only supported over ADS, and dynamic_resources has no ads_config`);
+    const edsConfig = (r.value['eds_cluster_config'] as ProtoJson | undefined)?.['eds_config'] as ProtoJson | undefined;
+    if (typeUrl === CLUSTER && (r.value['type'] === 'EDS' || r.value['eds_cluster_config'] !== undefined) && edsConfig?.['api_config_source'] === undefined) {
+      errors.push(`cluster '${r.name}': EDS over { ads: {} } needs dynamic_resources.ads_config (or use an api_config_source)`);
     }
     if (typeUrl === LISTENER) {
       const chains = [...(Array.isArray(r.value['filter_chains']) ? (r.value['filter_chains'] as ProtoJson[]) : []), ...(r.value['default_filter_chain'] ? [r.value['default_filter_chain'] as ProtoJson] : [])];
       for (const fc of chains) for (const f of Array.isArray(fc['filters']) ? (fc['filters'] as ProtoJson[]) : []) {
-        if ((f['typed_config'] as ProtoJson | undefined)?.['rds'] !== undefined) errors.push(`listener '${r.name}': filter '${String(f['name'])}' uses rds, which is only supported over ADS, and dynamic_resources has no ads_config`);
+        const rds = (f['typed_config'] as ProtoJson | undefined)?.['rds'] as ProtoJson | undefined;
+        if (rds !== undefined && (rds['config_source'] as ProtoJson | undefined)?.['api_config_source'] === undefined) errors.push(`listener '${r.name}': filter '${String(f['name'])}' uses rds over { ads: {} }, which needs dynamic_resources.ads_config (or use an api_config_source)`);
       }
     }
   }

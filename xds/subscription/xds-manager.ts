@@ -32,7 +32,7 @@
  */
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
-import type { ClusterConfig, EndpointConfig, ListenerConfig, NodeConfig } from '../../sidecar/contracts/snapshot.ts';
+import type { ClusterConfig, EndpointConfig, ListenerConfig, NodeConfig, XdsStreamSourceRef } from '../../sidecar/contracts/snapshot.ts';
 import type { StatsScope } from '../../sidecar/contracts/stats.ts';
 import type { TypeUpdate } from '../ads/ads-client.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, SECRET } from '../ads/discovery-messages.ts';
@@ -95,6 +95,8 @@ export class XdsManager {
   private listeners: ListenerConfig[] = [];
   private readonly edsNames = new Set<string>();
   private readonly rdsNames = new Set<string>();
+  /** Non-aggregated gRPC sources of EDS/RDS names (`type\nname`; absent: ADS). */
+  private readonly sources = new Map<string, XdsStreamSourceRef>();
   private readonly received = { cds: false, lds: false, eds: new Set<string>(), rds: new Set<string>() };
   private readonly dumps = { clusters: new Map<string, DynamicResource>(), listeners: new Map<string, DynamicResource>(), routes: new Map<string, DynamicResource>(), endpoints: new Map<string, DynamicResource>() };
   private readyWaiters: Array<() => void> = [];
@@ -114,10 +116,10 @@ export class XdsManager {
 
   constructor(opts: XdsManagerOptions) {
     this.opts = opts;
-    this.client = createResourceSource({ source: opts.source, node: opts.node, version: opts.version, stats: opts.stats, log: opts.log, onUpdate: (u) => this.onUpdate(u) });
+    this.client = createResourceSource({ source: opts.source, staticClusters: opts.staticClusters, node: opts.node, version: opts.version, stats: opts.stats, log: opts.log, onUpdate: (u) => this.onUpdate(u) });
     // EDS/RDS names that static config already needs.
-    for (const c of opts.staticClusters) if (c.edsServiceName) this.edsNames.add(c.edsServiceName);
-    for (const l of opts.staticListeners) for (const r of rdsRefsOf(l)) this.rdsNames.add(r.name);
+    for (const c of opts.staticClusters) if (c.edsServiceName) { this.edsNames.add(c.edsServiceName); this.noteSource(ENDPOINT, c.edsServiceName, c.edsSource); }
+    for (const l of opts.staticListeners) for (const r of rdsRefsOf(l)) { this.rdsNames.add(r.name); this.noteSource(ROUTE, r.name, r.source); }
   }
 
   /** Accepted dynamic resources by kind, for /config_dump. */
@@ -146,9 +148,9 @@ export class XdsManager {
   /** Connects and subscribes; resolves after the initial fetch (or its timeout). */
   async start(): Promise<void> {
     if (this.opts.source.cds) this.client.subscribe(CLUSTER, '*');
-    if (this.edsNames.size) this.client.subscribe(ENDPOINT, [...this.edsNames]);
+    if (this.edsNames.size) this.sub(ENDPOINT, [...this.edsNames]);
     if (this.opts.source.lds) this.client.subscribe(LISTENER, '*');
-    if (this.rdsNames.size) this.client.subscribe(ROUTE, [...this.rdsNames]);
+    if (this.rdsNames.size) this.sub(ROUTE, [...this.rdsNames]);
     if (this.opts.source.ads) this.opts.sds?.attachAds((names) => this.client.subscribe(SECRET, names));
     if (this.opts.source.ads) this.opts.ecds?.attachAds((names) => this.client.subscribe(EXTENSION_CONFIG, names));
     this.client.start();
@@ -160,6 +162,17 @@ export class XdsManager {
       await Promise.race([ready, new Promise<void>((r) => { timer = setTimeout(() => { this.opts.log.warn({}, 'initial xDS fetch timed out; serving what arrived'); r(); }, t); })]);
       clearTimeout(timer);
     } else await ready;
+  }
+
+  /** Records where an EDS/RDS name comes from (undefined: ADS). */
+  private noteSource(typeUrl: string, name: string, src: XdsStreamSourceRef | undefined): void {
+    if (src && src.kind === 'grpc') this.sources.set(`${typeUrl}\n${name}`, src);
+    else this.sources.delete(`${typeUrl}\n${name}`);
+  }
+
+  /** Subscribes EDS/RDS names, each on its source's stream. */
+  private sub(typeUrl: string, names: readonly string[]): void {
+    this.client.subscribe(typeUrl, names, (n) => this.sources.get(`${typeUrl}\n${n}`));
   }
 
   /** Closes the stream. */
@@ -230,6 +243,10 @@ export class XdsManager {
         else throw e;
       }
     }
+    for (const c of parsed) {
+      const why = c.edsSource ? this.client.checkSource(c.edsSource) : undefined;
+      if (why) errors.push(`cluster '${c.name}': eds_cluster_config.eds_config: ${why}`);
+    }
     const refs = this.sdsRefs('cds', parsed, errors);
     if (errors.length) return errors;
     // Subscribed before the clusters are built, so their TLS contexts find
@@ -242,10 +259,10 @@ export class XdsManager {
     this.record(this.dumps.clusters, u);
     this.received.cds = true;
     const eds = new Set<string>();
-    for (const c of [...this.opts.staticClusters, ...parsed]) if (c.edsServiceName) eds.add(c.edsServiceName);
+    for (const c of [...this.opts.staticClusters, ...parsed]) if (c.edsServiceName) { eds.add(c.edsServiceName); this.noteSource(ENDPOINT, c.edsServiceName, c.edsSource); }
     this.edsNames.clear();
     for (const n of eds) this.edsNames.add(n);
-    this.client.subscribe(ENDPOINT, [...eds]);
+    this.sub(ENDPOINT, [...eds]);
     return [];
   }
 
@@ -286,6 +303,10 @@ export class XdsManager {
         else throw e;
       }
     }
+    for (const l of parsed) for (const r of rdsRefsOf(l)) {
+      const why = r.source ? this.client.checkSource(r.source) : undefined;
+      if (why) errors.push(`listener '${l.name}': rds.config_source: ${why}`);
+    }
     const refs = this.sdsRefs('lds', parsed, errors);
     const ecdsRefs = errors.length ? [] : ecdsRefsOfListeners(parsed);
     if (!errors.length && ecdsRefs.length) {
@@ -305,7 +326,8 @@ export class XdsManager {
     for (const l of parsed) for (const r of rdsRefsOf(l)) if (!this.routesPresent.has(r.name)) { const prev = routeRefs.get(r.name); routeRefs.set(r.name, prev === undefined ? r.timeoutMs : prev === 0 || r.timeoutMs === 0 ? 0 : Math.max(prev, r.timeoutMs)); }
     const routeNames = [...routeRefs.keys()];
     if ((!sds || refs.length === 0) && ecdsNames.length === 0 && routeNames.length === 0) return this.activateListeners(parsed, u, refs, ecdsRefs);
-    if (routeNames.length) this.client.subscribe(ROUTE, [...new Set([...this.rdsNames, ...routeNames])]);
+    for (const l of parsed) for (const r of rdsRefsOf(l)) if (routeRefs.has(r.name)) this.noteSource(ROUTE, r.name, r.source);
+    if (routeNames.length) this.sub(ROUTE, [...new Set([...this.rdsNames, ...routeNames])]);
     // What the new listeners need, beside what the active ones use until they are replaced.
     sds?.setRefs('lds-warming', refs);
     ecds?.setRefs('lds-warming', ecdsRefs);
@@ -389,10 +411,10 @@ export class XdsManager {
     this.recordAll(this.dumps.listeners, u);
     this.received.lds = true;
     const rds = new Set<string>();
-    for (const l of [...this.opts.staticListeners, ...parsed]) for (const r of rdsRefsOf(l)) rds.add(r.name);
+    for (const l of [...this.opts.staticListeners, ...parsed]) for (const r of rdsRefsOf(l)) { rds.add(r.name); this.noteSource(ROUTE, r.name, r.source); }
     this.rdsNames.clear();
     for (const n of rds) this.rdsNames.add(n);
-    this.client.subscribe(ROUTE, [...rds]);
+    this.sub(ROUTE, [...rds]);
     return [];
   }
 
@@ -425,12 +447,12 @@ export class XdsManager {
 }
 
 /** RDS names the HCMs of a listener reference, with their initial_fetch_timeout (ms; 0 = forever). */
-function rdsRefsOf(l: ListenerConfig): Array<{ name: string; timeoutMs: number }> {
-  const out: Array<{ name: string; timeoutMs: number }> = [];
+function rdsRefsOf(l: ListenerConfig): Array<{ name: string; timeoutMs: number; source?: XdsStreamSourceRef }> {
+  const out: Array<{ name: string; timeoutMs: number; source?: XdsStreamSourceRef }> = [];
   const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
   for (const fc of chains) for (const f of fc.filters) {
-    const cfg = f.config as { rdsName?: string; rdsInitialFetchTimeoutMs?: number } | undefined;
-    if (cfg?.rdsName) out.push({ name: cfg.rdsName, timeoutMs: cfg.rdsInitialFetchTimeoutMs ?? 15_000 });
+    const cfg = f.config as { rdsName?: string; rdsInitialFetchTimeoutMs?: number; rdsSource?: XdsStreamSourceRef } | undefined;
+    if (cfg?.rdsName) out.push({ name: cfg.rdsName, timeoutMs: cfg.rdsInitialFetchTimeoutMs ?? 15_000, ...(cfg.rdsSource ? { source: cfg.rdsSource } : {}) });
   }
   return out;
 }

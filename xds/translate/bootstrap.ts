@@ -13,6 +13,7 @@ import { parseAddress } from './address.ts';
 import { parseCluster } from './cluster.ts';
 import { parseListener } from './listener.ts';
 import { durationMs, list, msg, str, type Json } from './proto-values.ts';
+import { parseGrpcApiConfigSource } from './config-source.ts';
 
 /** A `stats_config.stats_tags` entry. */
 export interface StatsTagConfig {
@@ -69,13 +70,7 @@ export interface XdsSourceConfig {
 
 /** Parses ads_config: GRPC or DELTA_GRPC with one envoy_grpc service. */
 function parseAdsConfig(ads: Json, path: string): Omit<AdsSourceConfig, 'target'> {
-  const apiType = str(ads['api_type']) || 'GRPC';
-  if (apiType !== 'GRPC' && apiType !== 'DELTA_GRPC') throw new ConfigError(`${path}.api_type`, `api_type ${apiType} is not supported (GRPC and DELTA_GRPC are)`);
-  const services = list(ads['grpc_services']);
-  if (services.length !== 1) throw new ConfigError(`${path}.grpc_services`, 'exactly one grpc_service is supported');
-  const eg = msg(services[0]!['envoy_grpc']);
-  if (!eg || !str(eg['cluster_name'])) throw new ConfigError(`${path}.grpc_services[0]`, 'only envoy_grpc with a cluster_name is supported (google_grpc is not)');
-  return { mode: apiType === 'DELTA_GRPC' ? 'delta' : 'sotw', clusterName: str(eg['cluster_name']), setNodeOnFirstMessageOnly: ads['set_node_on_first_message_only'] === true };
+  return parseGrpcApiConfigSource(ads, path);
 }
 
 /** Config source fields that say nothing about where resources come from. */

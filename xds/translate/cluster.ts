@@ -5,7 +5,8 @@
  */
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
-import type { ClusterConfig, EndpointConfig, HealthCheckConfig, LbPolicyName, LoadAssignmentEndpoints, LoadAssignmentPolicy, OriginalDstConfig, TransportSocketMatchConfig } from '../../sidecar/contracts/snapshot.ts';
+import type { ClusterConfig, EndpointConfig, HealthCheckConfig, LbPolicyName, LoadAssignmentEndpoints, LoadAssignmentPolicy, OriginalDstConfig, TransportSocketMatchConfig, XdsStreamSourceRef } from '../../sidecar/contracts/snapshot.ts';
+import { parseStreamSource } from './config-source.ts';
 import { parseAddress } from './address.ts';
 import { parseTransportSocket } from './listener.ts';
 import { durationMs, int, list, msg, str, type Json } from './proto-values.ts';
@@ -90,14 +91,13 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   let endpoints: LoadAssignmentEndpoints = [];
   let edsServiceName: string | undefined;
   let edsInitialFetchTimeoutMs: number | undefined;
+  let edsSource: XdsStreamSourceRef | undefined;
   if (type === 'EDS') {
     const eds = msg(c['eds_cluster_config']);
     const source = msg(eds?.['eds_config']);
-    if (!source || source['ads'] === undefined) {
-      throw new ConfigError(`${path}.eds_cluster_config.eds_config`, 'EDS clusters are supported with eds_config { ads: {} } (the ADS stream)');
-    }
+    edsSource = parseStreamSource(source, `${path}.eds_cluster_config.eds_config`, 'EDS');
     edsServiceName = str(eds?.['service_name']) || name;
-    edsInitialFetchTimeoutMs = durationMs(source['initial_fetch_timeout'], `${path}.eds_cluster_config.eds_config.initial_fetch_timeout`) ?? 15_000;
+    edsInitialFetchTimeoutMs = durationMs(source!['initial_fetch_timeout'], `${path}.eds_cluster_config.eds_config.initial_fetch_timeout`) ?? 15_000;
     if (la) throw new ConfigError(`${path}.load_assignment`, 'an EDS cluster takes its endpoints from EDS, not load_assignment');
   } else if (la && type === 'ORIGINAL_DST') {
     throw new ConfigError(`${path}.load_assignment`, 'ORIGINAL_DST clusters must have no load assignment configured');
@@ -148,6 +148,7 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
     type,
     edsServiceName,
     ...(edsInitialFetchTimeoutMs !== undefined ? { edsInitialFetchTimeoutMs } : {}),
+    ...(edsSource && edsSource.kind !== 'ads' ? { edsSource } : {}),
     lbPolicy,
     lbOptions: Object.freeze(lbOptions),
     ...(localityWeightedLb ? { localityWeightedLb } : {}),

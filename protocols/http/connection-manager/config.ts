@@ -7,6 +7,8 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, type ParseResult } from '../../../sidecar/contracts/errors.ts';
 import type { Extension, ExtensionConfigDiscovery, ExtensionRegistry, ParseContext } from '../../../sidecar/contracts/extension.ts';
+import type { XdsStreamSourceRef } from '../../../sidecar/contracts/snapshot.ts';
+import { parseStreamSource } from '../../../xds/translate/config-source.ts';
 import { bool, durationMs, int, list, msg, str, type Json } from '../../../xds/translate/proto-values.ts';
 import { parseRouteConfig, type RouteConfig } from '../route/route-config.ts';
 import { RouteTable, type PortStripping } from '../route/route-match.ts';
@@ -42,6 +44,8 @@ export interface HcmConfig {
   readonly rdsName: string | undefined;
   /** RDS: config_source.initial_fetch_timeout (ms; 0 = forever): how long a listener warms waiting for the route configuration. */
   readonly rdsInitialFetchTimeoutMs?: number;
+  /** RDS: a non-aggregated gRPC config_source (absent: ADS). */
+  readonly rdsSource?: XdsStreamSourceRef;
   readonly filters: readonly HttpFilterEntry[];
   readonly router: { readonly suppressEnvoyHeaders: boolean };
   readonly useRemoteAddress: boolean;
@@ -111,11 +115,13 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
   if (c['scoped_routes'] !== undefined) throw new ConfigError(`${path}.scoped_routes`, 'scoped routes are not supported');
   let rdsName: string | undefined;
   let rdsInitialFetchTimeoutMs: number | undefined;
+  let rdsSource: XdsStreamSourceRef | undefined;
   const rds = msg(c['rds']);
   if (rds) {
     rdsName = str(rds['route_config_name']);
     if (!rdsName) throw new ConfigError(`${path}.rds.route_config_name`, 'route_config_name is required');
-    if (msg(rds['config_source'])?.['ads'] === undefined) throw new ConfigError(`${path}.rds.config_source`, 'RDS is supported over the ADS stream (config_source { ads: {} })');
+    const src = parseStreamSource(msg(rds['config_source']), `${path}.rds.config_source`, 'RDS');
+    if (src.kind !== 'ads') rdsSource = src;
     rdsInitialFetchTimeoutMs = durationMs(msg(rds['config_source'])!['initial_fetch_timeout'], `${path}.rds.config_source.initial_fetch_timeout`) ?? 15_000;
   }
   const rc = msg(c['route_config']);
@@ -177,6 +183,7 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
     routes: routeConfig ? new RouteTable(routeConfig) : undefined,
     rdsName,
     ...(rdsInitialFetchTimeoutMs !== undefined ? { rdsInitialFetchTimeoutMs } : {}),
+    ...(rdsSource ? { rdsSource } : {}),
     filters: Object.freeze(filters),
     router,
     useRemoteAddress: bool(c['use_remote_address'], false),

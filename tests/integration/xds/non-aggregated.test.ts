@@ -4,7 +4,9 @@
  * ListenerDiscoveryService and ClusterDiscoveryService of the test
  * management server (over TCP, and over a Unix socket): listeners and
  * clusters arrive, traffic flows, an update is applied, a bad resource is
- * NACKed with the reason while the last good config serves; the
+ * NACKed with the reason while the last good config serves; EDS clusters
+ * and HCM rds with an api_config_source open EndpointDiscoveryService and
+ * RouteDiscoveryService streams (one per type and source); the
  * go-control-plane bootstraps that use this form validate.
  */
 import * as fs from 'node:fs';
@@ -14,7 +16,7 @@ import { send } from '../../support/client.ts';
 import { freePort } from '../../support/process.ts';
 import { startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
-import { CLUSTER, LISTENER, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
+import { CLUSTER, ENDPOINT, LISTENER, ROUTE, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
 import { until } from '../../support/wait.ts';
 import { buildSnapshot, createRegistry } from '../../../sidecar/main.ts';
 import { fromRepo } from '../../../sidecar/paths.ts';
@@ -133,7 +135,7 @@ describe.each([
     const cNacks = xds.nacks(CLUSTER).length;
     xds.setResources(CLUSTER, { other: staticCluster('other', b.port), e: { name: 'e', type: 'EDS', connect_timeout: '1s', eds_cluster_config: { eds_config: { ads: {} } } } }, 'c-bad');
     await until(() => xds.nacks(CLUSTER).length > cNacks);
-    expect(xds.nacks(CLUSTER).at(-1)!.errorDetail?.message).toMatch(/cluster 'e': EDS is only supported over ADS/);
+    expect(xds.nacks(CLUSTER).at(-1)!.errorDetail?.message).toMatch(/cluster 'e': EDS over \{ ads: \{\} \} needs dynamic_resources.ads_config/);
     expect(await answeredBy(port)).toBe('b');
   });
 
@@ -144,6 +146,103 @@ describe.each([
     xds.setResources(CLUSTER, { svc: staticCluster('svc', a.port), other: staticCluster('other', b.port) }, 'c3');
     await until(async () => (await answeredBy(port)) === 'a', 10000);
   }, 15000);
+});
+
+function edsCluster(name: string, apiType: string): Record<string, unknown> {
+  return {
+    name, type: 'EDS', connect_timeout: '1s',
+    eds_cluster_config: { service_name: `${name}-cla`, eds_config: { api_config_source: { api_type: apiType, transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }] }, initial_fetch_timeout: '0s', resource_api_version: 'V3' } },
+  };
+}
+
+function cla(name: string, port: number): Record<string, unknown> {
+  return { cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] };
+}
+
+function rdsListener(port: number, routeName: string, apiType: string): Record<string, unknown> {
+  return {
+    name: 'ingress',
+    address: { socket_address: { address: '127.0.0.1', port_value: port } },
+    filter_chains: [{
+      filters: [{
+        name: 'envoy.filters.network.http_connection_manager',
+        typed_config: {
+          '@type': 'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+          stat_prefix: 'ingress',
+          rds: { route_config_name: routeName, config_source: { api_config_source: { api_type: apiType, transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'xds_cluster' } }] }, initial_fetch_timeout: '0s', resource_api_version: 'V3' } },
+          http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router' } }],
+        },
+      }],
+    }],
+  };
+}
+
+function routeConfig(name: string, cluster: string): Record<string, unknown> {
+  return { name, virtual_hosts: [{ name: 'all', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster } }] }] };
+}
+
+describe.each(['GRPC', 'DELTA_GRPC'])('EDS and RDS api_config_source %s (no ads_config)', (apiType) => {
+  let xds: XdsServer, a: TestUpstream, b: TestUpstream, sc: TestSidecar, port: number;
+
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startHttpUpstream('a'), startHttpUpstream('b')]);
+    xds = await startXdsServer();
+    port = await freePort();
+    xds.setResources(CLUSTER, { svc: edsCluster('svc', apiType) }, 'c1');
+    xds.setResources(ENDPOINT, { 'svc-cla': cla('svc-cla', a.port) }, 'e1');
+    xds.setResources(LISTENER, { ingress: rdsListener(port, 'routes', apiType) }, 'l1');
+    xds.setResources(ROUTE, { routes: routeConfig('routes', 'svc') }, 'r1');
+    sc = await startSidecar(bootstrap(`{ socket_address: { address: 127.0.0.1, port_value: ${xds.port} } }`, apiType));
+  }, 20000);
+
+  afterAll(async () => {
+    await sc.stop();
+    await xds.close();
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  test('EDS and RDS streams open on their own services; endpoints and routes arrive; traffic flows', async () => {
+    expect(sc.server.state).toBe('LIVE');
+    expect(await answeredBy(port)).toBe('a');
+    const m = apiType === 'GRPC' ? ['StreamClusters', 'StreamEndpoints', 'StreamListeners', 'StreamRoutes'] : ['DeltaClusters', 'DeltaEndpoints', 'DeltaListeners', 'DeltaRoutes'];
+    expect(xds.streamMethods().sort()).toEqual([
+      `/envoy.service.cluster.v3.ClusterDiscoveryService/${m[0]}`,
+      `/envoy.service.endpoint.v3.EndpointDiscoveryService/${m[1]}`,
+      `/envoy.service.listener.v3.ListenerDiscoveryService/${m[2]}`,
+      `/envoy.service.route.v3.RouteDiscoveryService/${m[3]}`,
+    ]);
+    expect(xds.acked(ENDPOINT)).toBe('e1');
+    expect(xds.acked(ROUTE)).toBe('r1');
+  });
+
+  test('endpoint and route updates are applied', async () => {
+    xds.setResources(ENDPOINT, { 'svc-cla': cla('svc-cla', b.port) }, 'e2');
+    await until(async () => (await answeredBy(port)) === 'b');
+    xds.setResources(CLUSTER, { svc: edsCluster('svc', apiType), other: edsCluster('other', apiType) }, 'c2');
+    xds.setResources(ENDPOINT, { 'svc-cla': cla('svc-cla', b.port), 'other-cla': cla('other-cla', a.port) }, 'e3');
+    await until(() => xds.acked(CLUSTER) === 'c2' && xds.acked(ENDPOINT) === 'e3');
+    xds.setResources(ROUTE, { routes: routeConfig('routes', 'other') }, 'r2');
+    await until(async () => (await answeredBy(port)) === 'a');
+    expect(xds.acked(ROUTE)).toBe('r2');
+  });
+
+  test('a bad ClusterLoadAssignment is NACKed with the reason; the last good endpoints serve', async () => {
+    const n = xds.nacks(ENDPOINT).length;
+    const bad = { cluster_name: 'other-cla', endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 70000 } } } }] }] };
+    xds.setResources(ENDPOINT, { 'svc-cla': cla('svc-cla', b.port), 'other-cla': bad }, 'e-bad');
+    await until(() => xds.nacks(ENDPOINT).length > n);
+    expect(xds.nacks(ENDPOINT).at(-1)!.errorDetail?.message).toMatch(/cluster_load_assignment 'other-cla'.*port/);
+    expect(await answeredBy(port)).toBe('a');
+  });
+
+  test('an api_config_source naming no static cluster is NACKed', async () => {
+    const n = xds.nacks(CLUSTER).length;
+    const c = edsCluster('x', apiType) as { eds_cluster_config: { eds_config: { api_config_source: { grpc_services: Array<{ envoy_grpc: { cluster_name: string } }> } } } };
+    c.eds_cluster_config.eds_config.api_config_source.grpc_services[0]!.envoy_grpc.cluster_name = 'nope';
+    xds.setResources(CLUSTER, { svc: edsCluster('svc', apiType), other: edsCluster('other', apiType), x: c as unknown as Record<string, unknown> }, 'c-bad');
+    await until(() => xds.nacks(CLUSTER).length > n);
+    expect(xds.nacks(CLUSTER).at(-1)!.errorDetail?.message).toMatch(/cluster 'x': eds_cluster_config.eds_config: api_config_source: no static cluster named 'nope'/);
+  });
 });
 
 describe('go-control-plane bootstraps with api_config_source', () => {
