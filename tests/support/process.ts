@@ -12,14 +12,34 @@ import { fromRepo } from '../../sidecar/paths.ts';
 /** The CLI entry point. */
 export const BIN = fromRepo('bin', 'themis-sidecar.js');
 
-/** A free TCP port on 127.0.0.1 (bound, then released). */
+/**
+ * A free TCP port on 127.0.0.1 (bound, then released) for a server a test
+ * starts later. It is taken below Linux's ephemeral range (32768-60999),
+ * where nothing that binds port 0 (every other test's servers and clients)
+ * can be handed it in the meantime; each jest worker draws from its own
+ * slice so two workers never race for the same port.
+ */
 export async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
+  const worker = Number(process.env['JEST_WORKER_ID'] ?? 1);
+  const base = 20_000 + ((worker - 1) % 8) * 1_500;
+  for (let i = 0; i < 200; i++) {
+    const p = base + Math.floor(Math.random() * 1_500);
+    if (usedPorts.has(p)) continue;
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = net.createServer();
+      s.once('error', () => resolve(false));
+      s.listen(p, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (ok) {
+      usedPorts.add(p);
+      return p;
+    }
+  }
+  throw new Error('no free port found below the ephemeral range');
 }
+
+/** Ports handed out by this worker (never handed out twice). */
+const usedPorts = new Set<number>();
 
 /** Writes text to a file in a fresh temporary directory. */
 export function tempFile(name: string, text: string): string {

@@ -8,6 +8,7 @@ import http from 'node:http';
 import http2 from 'node:http2';
 import net from 'node:net';
 import { PROTOCOLS, send } from '../../support/client.ts';
+import { freePort } from '../../support/process.ts';
 import { bootstrap, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 
@@ -37,13 +38,6 @@ function slowUpload(proto: 'h1' | 'h2', port: number, path: string, chunks: numb
   });
 }
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', r));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise<void>((r) => s.close(() => r()));
-  return p;
-}
 
 beforeAll(async () => {
   up = await startHttpUpstream('up');
