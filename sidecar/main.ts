@@ -138,6 +138,13 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 1;
   }
   if (opts.command === 'validate') {
+    // The checks serving does before it binds anything (SDS and ECDS
+    // references of the static resources), on a server that is never started.
+    const refs = new Server({ snapshot, registry, logs: new LogRegistry('off'), drainTimeS: 0, drainStrategy: 'immediate', version: VERSION, commandLineOptions: {}, concurrency: 1, xdsRouteParser: parseRouteTable }).staticReferences();
+    if (refs.errors.length) {
+      process.stderr.write(`error initializing configuration '${opts.configPath ?? '--config-yaml'}':\n${refs.errors.map((e) => `static_resources: ${e}`).join('\n')}\n`);
+      return 1;
+    }
     for (const w of snapshot.warnings) process.stderr.write(`warning: ${w.message}\n`);
     process.stdout.write(`configuration '${opts.configPath ?? '--config-yaml'}' OK\n`);
     return 0;

@@ -148,6 +148,20 @@ export class Server implements ServerView {
     });
   }
 
+  /**
+   * The SDS secrets and ECDS configs the bootstrap's listeners and clusters
+   * name, and why any of them cannot be served (what --mode validate also
+   * reports). Changes nothing.
+   */
+  staticReferences(): { errors: string[]; staticRefs: ReturnType<typeof sdsRefsOfClusters>; staticEcds: ReturnType<typeof ecdsRefsOfListeners> } {
+    const errors: string[] = [];
+    const staticRefs = [...sdsRefsOfClusters(this.opts.snapshot.clusters, errors), ...sdsRefsOfListeners(this.opts.snapshot.listeners, errors)];
+    errors.push(...this.sds.check(['static'], staticRefs));
+    const staticEcds = ecdsRefsOfListeners(this.opts.snapshot.listeners);
+    errors.push(...this.ecds.check(staticEcds));
+    return { errors, staticRefs, staticEcds };
+  }
+
   /** The current server state. */
   get state(): ServerState {
     return this.currentState;
@@ -187,11 +201,7 @@ export class Server implements ServerView {
     const t0 = performance.now();
     for (const secret of this.opts.snapshot.secrets) this.secrets.set(secret);
     // SDS secrets the static listeners and clusters name: subscribed before they are built.
-    const sdsErrors: string[] = [];
-    const staticRefs = [...sdsRefsOfClusters(this.opts.snapshot.clusters, sdsErrors), ...sdsRefsOfListeners(this.opts.snapshot.listeners, sdsErrors)];
-    sdsErrors.push(...this.sds.check(['static'], staticRefs));
-    const staticEcds = ecdsRefsOfListeners(this.opts.snapshot.listeners);
-    sdsErrors.push(...this.ecds.check(staticEcds));
+    const { errors: sdsErrors, staticRefs, staticEcds } = this.staticReferences();
     if (sdsErrors.length) throw new ConfigErrors(sdsErrors.map((e) => new ConfigError('static_resources', e)));
     this.sds.setRefs('static', staticRefs);
     this.ecds.setRefs('static', staticEcds);

@@ -29,6 +29,29 @@ test('--mode validate refuses a typo with its field path, exit 1', async () => {
   expect(r.stderr).toMatch(/static_resources\.clusters\[0\]\.conect_timeout: unknown field/);
 });
 
+test('--mode validate runs the start-up reference checks: a TLS secret that no static secret or SDS provides is refused, exit 1', async () => {
+  const f = tempFile('bad-sds.yaml', `
+static_resources:
+  listeners:
+  - name: l
+    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
+    filter_chains:
+    - transport_socket:
+        name: envoy.transport_sockets.tls
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext
+          common_tls_context: { tls_certificate_sds_secret_configs: [{ name: nowhere }] }
+      filters:
+      - name: envoy.filters.network.tcp_proxy
+        typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy, stat_prefix: t, cluster: c }
+  clusters: [{ name: c, load_assignment: { cluster_name: c, endpoints: [] } }]
+`);
+  const r = await runCli(['--mode', 'validate', '-c', f]);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain("static_resources: listener 'l': secret 'nowhere': no static secret of that name (static_resources.secrets), and no sds_config");
+  expect(r.stdout).toBe('');
+});
+
 test('--mode validate with --config-yaml only, and the Istio-style no-op flags', async () => {
   const r = await runCli(['--mode', 'validate', '--config-yaml', 'node: { id: x }', '--base-id', '1', '--disable-hot-restart', '--parent-shutdown-time-s', '5', '--concurrency', '2', '--service-node', 'n', '--service-cluster', 'c', '--drain-strategy', 'immediate', '--log-level', 'warning']);
   expect(r.code).toBe(0);
