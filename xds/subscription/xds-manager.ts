@@ -114,6 +114,12 @@ export class XdsManager {
   /** Ends the RDS wait of a superseded warming listener update. */
   private cancelRouteWait: (() => void) | undefined;
 
+  /** Accepted-but-not-applied config in an update: logged and counted in server.config_warnings, as at start-up. */
+  private readonly warn = (w: ConfigError): void => {
+    this.opts.stats.scope('server').counter('config_warnings').inc();
+    this.opts.log.warn({ path: w.path }, w.message);
+  };
+
   constructor(opts: XdsManagerOptions) {
     this.opts = opts;
     this.client = createResourceSource({ source: opts.source, staticClusters: opts.staticClusters, node: opts.node, version: opts.version, stats: opts.stats, log: opts.log, onUpdate: (u) => this.onUpdate(u) });
@@ -237,7 +243,7 @@ export class XdsManager {
     for (const r of u.resources.values()) {
       if (staticNames.has(r.name)) { errors.push(`cluster '${r.name}': a static cluster has that name`); continue; }
       try {
-        parsed.push(parseCluster(r.value, `cluster '${r.name}'`, (w) => this.opts.log.warn({ path: w.path }, w.message), this.opts.registry));
+        parsed.push(parseCluster(r.value, `cluster '${r.name}'`, this.warn, this.opts.registry));
       } catch (e) {
         if (e instanceof ConfigError) errors.push(e.message);
         else throw e;
@@ -272,7 +278,7 @@ export class XdsManager {
     for (const n of u.changed) {
       const r = u.resources.get(n)!;
       try {
-        parsed.set(n, parseLoadAssignment(r.value, `cluster_load_assignment '${n}'`, false, (w) => this.opts.log.warn({ path: w.path }, w.message)));
+        parsed.set(n, parseLoadAssignment(r.value, `cluster_load_assignment '${n}'`, false, this.warn));
       } catch (e) {
         if (e instanceof ConfigError) errors.push(e.message);
         else throw e;
@@ -297,7 +303,7 @@ export class XdsManager {
     for (const r of u.resources.values()) {
       if (staticNames.has(r.name)) { errors.push(`listener '${r.name}': a static listener has that name`); continue; }
       try {
-        parsed.push(parseListener(r.value, `listener '${r.name}'`, this.opts.registry, { path: `listener '${r.name}'`, warn: (w) => this.opts.log.warn({ path: w.path }, w.message) }));
+        parsed.push(parseListener(r.value, `listener '${r.name}'`, this.opts.registry, { path: `listener '${r.name}'`, warn: this.warn }));
       } catch (e) {
         if (e instanceof ConfigError) errors.push(e.message);
         else throw e;

@@ -129,6 +129,14 @@ describe.each([['GRPC'], ['DELTA_GRPC']])('sidecar over ADS (%s)', (apiType) => 
     xds.setResources(ROUTE, { 'routes-1': routes('routes-1', 'other') }, 'r3');
   });
 
+  test('accepted-but-not-applied fields in an update are counted in server.config_warnings, as at start-up', async () => {
+    const before = sc.stat('server.config_warnings');
+    const acks = xds.acks(CLUSTER).length;
+    xds.setResources(CLUSTER, { svc: edsCluster('svc'), other: edsCluster('other'), warned: { ...edsCluster('warned'), outlier_detection: {} } }, 'c-warn');
+    await until(() => xds.acks(CLUSTER).length > acks);
+    expect(sc.stat('server.config_warnings')).toBeGreaterThan(before);
+  });
+
   test('/config_dump shows the dynamic resources with their versions', async () => {
     const adminPort = sc.server.adminPort;
     const dump = (await (await fetch(`http://127.0.0.1:${adminPort}/config_dump`)).json()) as { configs: Array<Record<string, unknown>> };
