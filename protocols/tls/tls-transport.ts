@@ -250,6 +250,9 @@ class TlsUpstream implements UpstreamTransport {
       ...cur.connectOptions(target.host, alpn.length ? alpn : undefined),
     });
     cur.track(t);
+    // An error after the caller took the socket is the caller's to handle; one
+    // nobody listens to must not take the process down.
+    t.on('error', () => undefined);
     let settled = false;
     const finish = (err: string | undefined, info?: TlsConnectionInfo): void => {
       if (settled) return;

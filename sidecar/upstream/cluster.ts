@@ -283,6 +283,7 @@ export class Cluster {
       clusterName: this.config.name,
       hosts: this.hostList,
       stats: this.stats.scope,
+      dial: (host, alpn, onReady) => this.dialer(host, alpn)?.(host.socket, onReady),
       onHostChange: (host) => {
         this.updateHealthyGauge();
         this.log.info({ cluster: this.config.name, host: host.key, healthy: host.healthy }, 'health check status changed');

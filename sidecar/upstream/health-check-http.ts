@@ -17,7 +17,7 @@
 import { request } from 'node:http';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, RequestOptions } from 'node:http';
 import type { HealthCheckConfig } from '../contracts/snapshot.ts';
-import type { HealthCheckDone, HealthCheckProbe, HealthCheckResult, HealthCheckStart } from './health-check-probe.ts';
+import type { HealthCheckDialer, HealthCheckDone, HealthCheckProbe, HealthCheckResult, HealthCheckStart } from './health-check-probe.ts';
 import type { UpstreamHost } from './host.ts';
 
 /** The http_health_check part of a health check config. */
@@ -53,11 +53,11 @@ export function httpHealthCheckHeaders(config: HttpHealthCheckConfig, clusterNam
 }
 
 /** Builds the start function of HTTP checks for one cluster's health check config. */
-export function httpHealthCheck(config: HttpHealthCheckConfig, clusterName: string): HealthCheckStart {
+export function httpHealthCheck(config: HttpHealthCheckConfig, clusterName: string, dial?: HealthCheckDialer): HealthCheckStart {
   const headers = httpHealthCheckHeaders(config, clusterName);
   const path = config.path || '/';
   const ranges = config.expectedStatuses;
-  return (host, done) => startHttpCheck(host, path, headers, ranges, done);
+  return (host, done) => startHttpCheck(host, path, headers, ranges, done, dial);
 }
 
 function networkFailure(reason: string): HealthCheckResult {
@@ -70,6 +70,7 @@ function startHttpCheck(
   headers: OutgoingHttpHeaders,
   ranges: ReadonlyArray<readonly [number, number]>,
   done: HealthCheckDone,
+  dial: HealthCheckDialer | undefined,
 ): HealthCheckProbe {
   let finished = false;
   let req: ClientRequest | undefined;
@@ -86,6 +87,14 @@ function startHttpCheck(
   };
 
   const options: RequestOptions = { method: 'GET', path, headers, agent: false, setHost: false };
+  // Through the cluster's transport socket (TLS) when it has one; node:http
+  // writes the request at once and the TLS socket holds it until secure.
+  const tlsSocket = dial?.(host, ['http/1.1'], () => undefined);
+  if (tlsSocket) {
+    // node:http uses createConnection only without an agent (agent: false would build one).
+    delete options.agent;
+    options.createConnection = () => tlsSocket;
+  }
   if (host.socket.kind === 'pipe') {
     options.socketPath = host.socket.path;
   } else {

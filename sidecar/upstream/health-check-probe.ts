@@ -6,6 +6,7 @@
  * `envoy.data.core.v3.HealthCheckFailureType`.
  */
 
+import type { Socket } from 'node:net';
 import type { UpstreamHost } from './host.ts';
 
 /**
@@ -35,3 +36,10 @@ export interface HealthCheckProbe {
 
 /** Starts one attempt against `host`; never throws (a failure to start is reported through `done`). */
 export type HealthCheckStart = (host: UpstreamHost, done: HealthCheckDone) => HealthCheckProbe;
+
+/**
+ * Dials a host through the cluster's transport socket (TLS), as Envoy's
+ * health checks do: returns the socket and calls `onReady` when bytes may
+ * flow, or undefined for plain TCP.
+ */
+export type HealthCheckDialer = (host: UpstreamHost, alpn: readonly string[], onReady: () => void) => Socket | undefined;

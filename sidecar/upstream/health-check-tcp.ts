@@ -15,7 +15,7 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { HealthCheckConfig } from '../contracts/snapshot.ts';
-import type { HealthCheckDone, HealthCheckProbe, HealthCheckResult, HealthCheckStart } from './health-check-probe.ts';
+import type { HealthCheckDialer, HealthCheckDone, HealthCheckProbe, HealthCheckResult, HealthCheckStart } from './health-check-probe.ts';
 import type { UpstreamHost } from './host.ts';
 
 /** The tcp_health_check part of a health check config. */
@@ -33,10 +33,10 @@ export function payloadMatches(expected: readonly Buffer[], data: Buffer): boole
 }
 
 /** Builds the start function of TCP checks for one cluster's health check config. */
-export function tcpHealthCheck(config: TcpHealthCheckConfig): HealthCheckStart {
+export function tcpHealthCheck(config: TcpHealthCheckConfig, dial?: HealthCheckDialer): HealthCheckStart {
   const send = config.send !== undefined && config.send.length > 0 ? config.send : undefined;
   const receive = config.receive.filter((b) => b.length > 0);
-  return (host, done) => startTcpCheck(host, send, receive, done);
+  return (host, done) => startTcpCheck(host, send, receive, done, dial);
 }
 
 function networkFailure(reason: string): HealthCheckResult {
@@ -48,6 +48,7 @@ function startTcpCheck(
   send: Buffer | undefined,
   receive: readonly Buffer[],
   done: HealthCheckDone,
+  dial: HealthCheckDialer | undefined,
 ): HealthCheckProbe {
   let finished = false;
   let socket: Socket | undefined;
@@ -63,8 +64,11 @@ function startTcpCheck(
     },
   };
 
+  // Through the cluster's transport socket (TLS) when it has one: "connected" is then the end of the handshake.
+  let onReady: () => void = () => undefined;
+  const viaTransport = dial?.(host, [], () => onReady());
   try {
-    socket = host.socket.kind === 'pipe' ? connect({ path: host.socket.path }) : connect({ host: host.socket.host, port: host.socket.port });
+    socket = viaTransport ?? (host.socket.kind === 'pipe' ? connect({ path: host.socket.path }) : connect({ host: host.socket.host, port: host.socket.port }));
   } catch (err) {
     const reason = `connect failed: ${(err as Error).message}`;
     queueMicrotask(() => finish(networkFailure(reason)));
@@ -75,13 +79,15 @@ function startTcpCheck(
 
   s.on('error', (err: NodeJS.ErrnoException) => finish(networkFailure(err.code ?? err.message)));
   s.on('close', () => finish(networkFailure('connection closed before the expected bytes arrived')));
-  s.on('connect', () => {
+  const connected = (): void => {
     if (receive.length > 0) return;
     // Connect-only check (send, if any, was queued before connecting).
     finish({ ok: true });
     if (send === undefined) s.destroy();
     else s.end(() => s.destroy());
-  });
+  };
+  if (viaTransport) onReady = connected;
+  else s.on('connect', connected);
   if (receive.length > 0) {
     s.on('data', (chunk: Buffer) => {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);

@@ -28,7 +28,7 @@ import { ConfigError } from '../contracts/errors.ts';
 import type { HealthCheckConfig } from '../contracts/snapshot.ts';
 import type { Counter, Gauge, StatsScope } from '../contracts/stats.ts';
 import { httpHealthCheck } from './health-check-http.ts';
-import type { HealthCheckFailureType, HealthCheckProbe, HealthCheckResult, HealthCheckStart } from './health-check-probe.ts';
+import type { HealthCheckDialer, HealthCheckFailureType, HealthCheckProbe, HealthCheckResult, HealthCheckStart } from './health-check-probe.ts';
 import { tcpHealthCheck } from './health-check-tcp.ts';
 import type { UpstreamHost } from './host.ts';
 
@@ -44,6 +44,8 @@ export interface HealthCheckerOptions {
   readonly log?: (msg: string, fields?: object) => void;
   /** [0, 1) like Math.random (the default); draws the jitters. */
   readonly random?: () => number;
+  /** The cluster's transport socket for a host (TLS), when it has one. */
+  readonly dial?: HealthCheckDialer;
 }
 
 /** Envoy's ALL_HEALTH_CHECKER_STATS. */
@@ -100,8 +102,8 @@ export class HealthChecker {
    */
   constructor(o: HealthCheckerOptions) {
     const { config } = o;
-    if (config.http !== undefined) this.#startProbe = httpHealthCheck(config.http, o.clusterName);
-    else if (config.tcp !== undefined) this.#startProbe = tcpHealthCheck(config.tcp);
+    if (config.http !== undefined) this.#startProbe = httpHealthCheck(config.http, o.clusterName, o.dial);
+    else if (config.tcp !== undefined) this.#startProbe = tcpHealthCheck(config.tcp, o.dial);
     else throw new ConfigError('health_checker', 'one of http_health_check or tcp_health_check is required');
     this.#config = config;
     this.#clusterName = o.clusterName;

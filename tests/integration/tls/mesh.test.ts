@@ -76,10 +76,10 @@ const rootCa = `
     validation_context: { trusted_ca: { filename: ${files.ca} } }`;
 
 /** An istio-style outbound cluster: mTLS to endpoints labelled tlsMode=istio, plain TCP otherwise. */
-const meshCluster = (name: string, port: number, peer: string, h2 = false): string => `
+const meshCluster = (name: string, port: number, peer: string, h2 = false, extra = ''): string => `
   - name: ${name}
     type: STATIC
-    connect_timeout: 1s
+    connect_timeout: 1s${extra}
 ${h2 ? '    typed_extension_protocol_options: { envoy.extensions.upstreams.http.v3.HttpProtocolOptions: { "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } }' : ''}
     transport_socket_matches:
     - name: tlsMode-istio
@@ -155,7 +155,9 @@ static_resources:${rootCa}
     address: { socket_address: { address: 127.0.0.1, port_value: ${ports.appTcpDenied} } }
     filter_chains:
     - filters:${tcp('outbound_tcp_denied', 'db_tcp_denied')}
-  clusters:${meshCluster('db_http', ports.dbHttp, dbId)}${meshCluster('db_http2', ports.dbHttp, dbId, true)}${meshCluster('db_wrong_identity', ports.dbHttp, spiffeId('cluster.local', 'db', 'someone-else'))}${meshCluster('db_tcp', ports.dbTcp, dbId)}${meshCluster('db_tcp_denied', ports.dbTcpDenied, dbId)}
+  clusters:${meshCluster('db_http', ports.dbHttp, dbId)}${meshCluster('db_http2', ports.dbHttp, dbId, true)}${meshCluster('db_wrong_identity', ports.dbHttp, spiffeId('cluster.local', 'db', 'someone-else'))}${meshCluster('db_tcp', ports.dbTcp, dbId)}${meshCluster('db_tcp_denied', ports.dbTcpDenied, dbId)}${meshCluster('db_checked', ports.dbHttp, dbId, false, `
+    health_checks: [{ timeout: 1s, interval: 0.2s, unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: /healthz } }]`)}${meshCluster('db_checked_wrong', ports.dbHttp, spiffeId('cluster.local', 'db', 'someone-else'), false, `
+    health_checks: [{ timeout: 1s, interval: 0.2s, unhealthy_threshold: 1, healthy_threshold: 1, http_health_check: { path: /healthz } }]`)}
 `;
   dbSidecar = await startProcess(write('db.yaml', dbYaml), ports.dbAdmin);
   appSidecar = await startProcess(write('app.yaml', appYaml), ports.appAdmin);
@@ -212,6 +214,14 @@ test('network RBAC on the server side: a peer SPIFFE id outside the policy is cl
   expect(await stat(ports.dbAdmin, 'inbound_tcp_denied.rbac.denied')).toBe(1);
   expect(await stat(ports.dbAdmin, 'inbound_tcp.rbac.allowed')).toBeGreaterThanOrEqual(1);
   expect(await stat(ports.dbAdmin, 'tcp.inbound_tcp_denied.downstream_cx_total')).toBe(0);
+});
+
+test('active health checks go through the cluster\'s mTLS transport socket: healthy against the right identity, unhealthy against a wrong one', async () => {
+  await until(async () => (await stat(ports.appAdmin, 'cluster.db_checked.health_check.success')) >= 1, 10_000, 'a successful check over mTLS');
+  expect(await stat(ports.appAdmin, 'cluster.db_checked.membership_healthy')).toBe(1);
+  expect(up.seen.some((x) => x.path === '/healthz')).toBe(true);
+  await until(async () => (await stat(ports.appAdmin, 'cluster.db_checked_wrong.health_check.failure')) >= 1, 10_000, 'a failed check');
+  expect(await stat(ports.appAdmin, 'cluster.db_checked_wrong.membership_healthy')).toBe(0);
 });
 
 test('a server whose SPIFFE id is not the expected one is refused: 503 UF with the TLS reason', async () => {
