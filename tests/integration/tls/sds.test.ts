@@ -31,6 +31,7 @@ import { staticCluster } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 import { until } from '../../support/wait.ts';
 import { CLUSTER, LISTENER, SECRET, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
+import { adsBootstrap } from '../../support/xds-bootstrap.ts';
 
 const run = promisify(execFile);
 const dir = mkdtempSync(join(tmpdir(), 'themis-sds-test-'));
@@ -309,28 +310,7 @@ describe('SDS over ADS ({ ads: {} })', () => {
     xds = await startXdsServer();
     xds.setResources(CLUSTER, {}, 'c1');
     xds.setResources(LISTENER, { 'ads-tls': adsListener('ads-tls', 'ads-cert') }, 'l1');
-    sc = await launch(`
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    set_node_on_first_message_only: true
-    grpc_services: [{ envoy_grpc: { cluster_name: xds-grpc } }]
-  lds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-  cds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-static_resources:
-  clusters:
-${staticCluster('db', [up.port]).split('\n').map((l) => `  ${l}`).join('\n')}
-  - name: xds-grpc
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment: { cluster_name: xds-grpc, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${xds.port} } } } }] }] }
-`);
+    sc = await launch(adsBootstrap({ xdsPort: xds.port, setNodeOnFirstMessageOnly: true, clusters: [staticCluster('db', [up.port])] }));
   });
   afterAll(async () => {
     await sc.stop();

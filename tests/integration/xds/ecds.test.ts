@@ -25,6 +25,7 @@ import { staticCluster } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 import { until } from '../../support/wait.ts';
 import { CLUSTER, LISTENER, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
+import { adsBootstrap } from '../../support/xds-bootstrap.ts';
 
 const RBAC = 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC';
 const COMPRESSOR = 'type.googleapis.com/envoy.extensions.filters.http.compressor.v3.Compressor';
@@ -114,27 +115,7 @@ beforeAll(async () => {
   setListeners({ 'ecds-rbac': listener('ecds-rbac', [discovered('rbac-ecds', [RBAC])]) });
   const registry = createRegistry();
   const snapshot = await buildSnapshot({
-    configYaml: `
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    grpc_services: [{ envoy_grpc: { cluster_name: xds-grpc } }]
-  lds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-  cds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-static_resources:
-  clusters:
-${staticCluster('svc', [up.port]).split('\n').map((l) => `  ${l}`).join('\n')}
-  - name: xds-grpc
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment: { cluster_name: xds-grpc, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${xds.port} } } } }] }] }
-`,
+    configYaml: adsBootstrap({ xdsPort: xds.port, clusters: [staticCluster('svc', [up.port])] }),
     allowUnknownStaticFields: false,
   }, registry);
   server = new Server({ snapshot, registry, logs: new LogRegistry(process.env['THEMIS_TEST_LOG'] ?? 'off'), drainTimeS: 1, drainStrategy: 'immediate', version: 'test', commandLineOptions: {}, concurrency: 1, xdsRouteParser: parseRouteTable });

@@ -18,34 +18,14 @@ import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
 import { bodyOf, loadConfigdumpResources, replayAll, type ReplayResult } from '../../../sidecar/bootstrap/istio-replay-report.ts';
 import { createRegistry } from '../../../sidecar/main.ts';
+import { adsBootstrap } from '../../support/xds-bootstrap.ts';
 
 type J = Record<string, unknown>;
 
 const results = replayAll(createRegistry(), loadConfigdumpResources());
 
 function bootstrap(xdsPort: number): string {
-  return `
-node: { id: "sidecar~10.244.0.9~productpage-v1.default~default.svc.cluster.local", cluster: productpage.default, metadata: { NAMESPACE: default, ISTIO_VERSION: "1.18.0" } }
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
-dynamic_resources:
-  ads_config:
-    api_type: DELTA_GRPC
-    transport_api_version: V3
-    set_node_on_first_message_only: true
-    grpc_services: [{ envoy_grpc: { cluster_name: xds-grpc } }]
-  lds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-  cds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-static_resources:
-  clusters:
-  - name: xds-grpc
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment: { cluster_name: xds-grpc, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${xdsPort} } } } }] }] }
-`;
+  return adsBootstrap({ xdsPort, apiType: 'DELTA_GRPC', setNodeOnFirstMessageOnly: true, node: '{ id: "sidecar~10.244.0.9~productpage-v1.default~default.svc.cluster.local", cluster: productpage.default, metadata: { NAMESPACE: default, ISTIO_VERSION: "1.18.0" } }' });
 }
 
 /** Every socket_address under `v` moved to 127.0.0.1:`port`. */

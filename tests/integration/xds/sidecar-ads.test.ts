@@ -12,30 +12,10 @@ import { startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
 import { until } from '../../support/wait.ts';
+import { adsBootstrap } from '../../support/xds-bootstrap.ts';
 
 function bootstrap(xdsPort: number, apiType: string): string {
-  return `
-node: { id: "sidecar~10.0.0.1~db-0.ns~ns.svc.cluster.local", cluster: db, metadata: { NAMESPACE: ns, ISTIO_VERSION: "1.22.0" } }
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
-dynamic_resources:
-  ads_config:
-    api_type: ${apiType}
-    transport_api_version: V3
-    set_node_on_first_message_only: true
-    grpc_services: [{ envoy_grpc: { cluster_name: xds-grpc } }]
-  lds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-  cds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-static_resources:
-  clusters:
-  - name: xds-grpc
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment: { cluster_name: xds-grpc, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${xdsPort} } } } }] }] }
-`;
+  return adsBootstrap({ xdsPort, apiType, setNodeOnFirstMessageOnly: true, node: '{ id: "sidecar~10.0.0.1~db-0.ns~ns.svc.cluster.local", cluster: db, metadata: { NAMESPACE: ns, ISTIO_VERSION: "1.22.0" } }' });
 }
 
 function listener(port: number, rds = 'routes-1'): Record<string, unknown> {

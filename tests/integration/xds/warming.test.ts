@@ -20,6 +20,7 @@ import { buildSnapshot, createRegistry, parseRouteTable } from '../../../sidecar
 import { tlsCertificateSecret, validationSecret } from '../../support/sds-server.ts';
 import { until } from '../../support/wait.ts';
 import { CLUSTER, LISTENER, SECRET, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
+import { adsBootstrap } from '../../support/xds-bootstrap.ts';
 
 const ca = createDevCa({ trustDomain: 'cluster.local' });
 const serverCert = issueDevWorkload(ca, { ips: ['127.0.0.1'], keyLabel: 'warming' });
@@ -119,26 +120,7 @@ beforeAll(async () => {
   xds.setResources(LISTENER, { front: plainListener('front', 'tls-up') }, 'l1');
   const registry = createRegistry();
   const snapshot = await buildSnapshot({
-    configYaml: `
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    grpc_services: [{ envoy_grpc: { cluster_name: xds-grpc } }]
-  lds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-  cds_config: { ads: {}, initial_fetch_timeout: 0s, resource_api_version: V3 }
-static_resources:
-  clusters:
-  - name: xds-grpc
-    type: STATIC
-    connect_timeout: 1s
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment: { cluster_name: xds-grpc, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: 127.0.0.1, port_value: ${xds.port} } } } }] }] }
-`,
+    configYaml: adsBootstrap({ xdsPort: xds.port }),
     allowUnknownStaticFields: false,
   }, registry);
   server = new Server({ snapshot, registry, logs: new LogRegistry(process.env['THEMIS_TEST_LOG'] ?? 'off'), drainTimeS: 1, drainStrategy: 'immediate', version: 'test', commandLineOptions: {}, concurrency: 1, xdsRouteParser: parseRouteTable });
