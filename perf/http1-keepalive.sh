@@ -7,6 +7,8 @@
 #   - upstream: perf/upstream-server.mjs (node:http, 200 + 100-byte body, keep-alive)
 #   - themis-sidecar (Node 24) with a generated bootstrap: HCM listener -> STATIC cluster
 #   - nginx (worker_processes 1, upstream keepalive 64, proxy_http_version 1.1)
+#   - perf/naive-proxy.mjs: node:http server piped to node:http with a keep-alive Agent, the
+#     issue's "naive Node proxy" reference, so machines of different speed can be compared
 # Pinning on a 2-core box (when taskset exists):
 #   core 0: the proxy under test (sidecar, nginx) -- only one of them is loaded at a time
 #   core 1: wrk (-t1 -c50) and the upstream (both targets pay the same load generator/upstream cost)
@@ -26,7 +28,7 @@ WRITE=0
 for a in "$@"; do
   case "$a" in
     --write) WRITE=1 ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -40,7 +42,7 @@ NGINX_BIN="$(command -v nginx)"
 perf_pinning
 perf_tmpdir http1-keepalive
 
-read -r UP_PORT SC_PORT SC_ADMIN NG_PORT < <("$NODE" "$HERE/free-port.mjs" 4)
+read -r UP_PORT SC_PORT SC_ADMIN NG_PORT NV_PORT < <("$NODE" "$HERE/free-port.mjs" 5)
 
 # ---- upstream ---------------------------------------------------------------
 start_upstream "$UP_PORT"
@@ -73,11 +75,18 @@ $(nginx_location)
   }" >"$TMP/nginx.conf"
 start_nginx "$TMP/nginx.conf" "http://127.0.0.1:$NG_PORT/"
 
+# ---- naive Node proxy (the issue's reference point) -------------------------
+"${PIN_PROXY[@]}" "$NODE" "$HERE/naive-proxy.mjs" "$NV_PORT" "$UP_PORT" >"$TMP/naive.log" 2>&1 &
+NV_PID=$!; PIDS+=("$NV_PID")
+wait_http "http://127.0.0.1:$NV_PORT/"
+naive_pids() { echo "$NV_PID"; }
+
 # ---- measurements (perf/lib.sh) -------------------------------------------
 RAW="$TMP/wrk-raw.txt"; : >"$RAW"
 measure_wrk "direct upstream (node:http)" "http://127.0.0.1:$UP_PORT/" ""
 measure_wrk "themis-sidecar" "http://127.0.0.1:$SC_PORT/" sidecar_pids
 measure_wrk "nginx $(nginx_version)" "http://127.0.0.1:$NG_PORT/" nginx_pids
+measure_wrk "naive Node proxy (node:http + keep-alive Agent)" "http://127.0.0.1:$NV_PORT/" naive_pids
 
 # ---- report -----------------------------------------------------------------
 REPORT="$TMP/report.md"
@@ -94,6 +103,10 @@ REPORT="$TMP/report.md"
   echo "- pinning: $PINNING"
   for n in "${NOTES[@]}"; do echo "- CPU split, $n"; done
   echo "- CPU us/req: (utime+stime of the proxy process, all threads; nginx master+worker, 1 worker) over the measured run / requests wrk completed; RSS after the run"
+  awk -v s="${CPUS[1]}" -v n="${CPUS[2]}" -v v="${CPUS[3]}" 'BEGIN {
+    printf "- same run, CPU per request: sidecar = %.2f x nginx = %.2f x the naive Node proxy", s/n, s/v
+    printf " (issue 2 set 25 us where nginx cost ~10 us and a naive Node proxy ~45 us: 2.5 x nginx, 0.56 x naive;"
+    printf " this run: nginx %.1f us, naive %.1f us)\n", n, v }'
   echo "- sidecar: \`--log-level error\`, HCM -> router -> STATIC cluster (1 endpoint), no health checks; nginx: upstream keepalive 64, proxy_http_version 1.1, access_log off"
 } >"$REPORT"
 echo

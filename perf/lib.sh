@@ -204,6 +204,7 @@ fmt_lat() { awk -v u="$1" 'BEGIN { if (u >= 1000) printf "%.2f ms", u/1000; else
 # user/system split to NOTES; wrk's output to $RAW.
 ROWS=()
 NOTES=()
+CPUS=()
 measure_wrk() {
   local name="$1" url="$2" pidcmd="$3" pids="" out before after reqs rps p50 p99 non2xx errs cpu rss
   echo ">> $name: warm-up ${WARMUP}s" >&2
@@ -234,6 +235,7 @@ measure_wrk() {
   else
     cpu="-"; rss="-"
   fi
+  CPUS+=("$cpu")
   ROWS+=("| $name | $rps | $(fmt_lat "$p50") | $(fmt_lat "$p99") | $cpu | $rss | $non2xx |")
 }
 
