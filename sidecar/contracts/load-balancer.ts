@@ -36,7 +36,7 @@ export interface LoadBalancer {
 
 /**
  * Builds a load balancer for a fixed host list (rebuilt when hosts change). `panicThreshold`
- * overrides the policy's healthy_panic_threshold (the priority balancer passes 0 for the hosts
- * of one locality, which are balanced over their healthy hosts only).
+ * overrides the policy's healthy_panic_threshold: the priority balancer, which decides panic
+ * itself, passes 0 for a balancer over the healthy hosts only and 100 for one over all hosts.
  */
 export type LoadBalancerFactory = (hosts: readonly Host[], random: () => number, panicThreshold?: number) => LoadBalancer;

@@ -46,6 +46,11 @@ export interface ClusterLbShape {
  * are not weighted (the common case, unchanged), else the priority balancer over the policy.
  * RING_HASH and MAGLEV do not weight localities (a locality draw would break hash affinity);
  * the translator warns about that combination.
+ *
+ * The policy alone decides panic from its hosts' health only (lb-host-set.ts), while Envoy also
+ * requires the level's availability (overprovisioning factor × healthy / total) to be below 100
+ * (priority-load.ts). The two agree whenever threshold × factor <= 100 × 100 (the defaults, 50 and
+ * 140, do); above that a single level goes through the priority balancer too.
  */
 export function clusterLoadBalancerFactory(policy: LbPolicyName, options: Readonly<Record<string, number>>, shape: ClusterLbShape = {}): LoadBalancerFactory {
   const inner = loadBalancerFactory(policy, options);
@@ -53,8 +58,9 @@ export function clusterLoadBalancerFactory(policy: LbPolicyName, options: Readon
   const hashed = policy === 'RING_HASH' || policy === 'MAGLEV';
   const localityWeighted = shape.localityWeighted === true && !hashed;
   const overprovisioningFactor = shape.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR;
+  const policyDecidesPanic = panicThreshold * overprovisioningFactor <= 100 * 100;
   return (hosts, rand) => {
-    if (!localityWeighted && hosts.every((h) => (h.priority ?? 0) === 0)) return inner(hosts, rand);
+    if (!localityWeighted && policyDecidesPanic && hosts.every((h) => (h.priority ?? 0) === 0)) return inner(hosts, rand);
     return new PriorityLoadBalancer(hosts, rand, inner, { overprovisioningFactor, panicThreshold, localityWeighted, hashChoosesPriority: hashed });
   };
 }

@@ -3,8 +3,11 @@
  * ZoneAwareLoadBalancerBase::hostSourceToUse): a level is chosen by its priority load
  * (priority-load.ts), then, with locality weighted load balancing and the level not in panic, a
  * locality by its effective weight (locality-weights.ts), then a host by the cluster's policy
- * (lb-*.ts) among that locality's healthy hosts, or among the level's hosts (its healthy ones, or
- * all of them in panic).
+ * (lb-*.ts) among that locality's healthy hosts, or among the level's hosts: its healthy ones, or
+ * all of them when the level is in panic. Whether a level is in panic is the priority load's
+ * decision (Envoy's per_priority_panic_, which also looks at the other levels), so each level
+ * has one balancer over its healthy hosts and one over all its hosts (as Envoy keeps a schedule
+ * per hosts source).
  *
  * Health flags flip in place on the hosts: every pick rescans the levels (O(hosts), as the
  * policies already do) and recomputes the load only when a level's health changed. A cluster with
@@ -38,7 +41,10 @@ interface Locality {
 /** One priority level. */
 interface Level {
   readonly set: HostSet;
-  readonly lb: LoadBalancer;
+  /** The policy over the level's healthy hosts (panic threshold 0). */
+  readonly healthy: LoadBalancer;
+  /** The policy over all the level's hosts, for picks in panic (panic threshold 100). */
+  readonly all: LoadBalancer;
   readonly localities: readonly Locality[];
   /** (version, healthy count) the load and the locality schedule were computed at. */
   seenVersion: number;
@@ -67,7 +73,15 @@ export class PriorityLoadBalancer implements LoadBalancer {
       const localities: Locality[] = opts.localityWeighted
         ? groupByLocality(levelHosts).map((g) => ({ weight: g.weight, set: new HostSet(g.hosts, 0), lb: inner(g.hosts, random, 0) }))
         : [];
-      this.#levels.push({ set: new HostSet(levelHosts, opts.panicThreshold), lb: inner(levelHosts, random), localities, seenVersion: -1, seenHealthy: -1, scheduler: undefined });
+      this.#levels.push({
+        set: new HostSet(levelHosts, opts.panicThreshold),
+        healthy: inner(levelHosts, random, 0),
+        all: inner(levelHosts, random, 100),
+        localities,
+        seenVersion: -1,
+        seenHealthy: -1,
+        scheduler: undefined,
+      });
     }
     this.#load = this.#recompute();
   }
@@ -85,14 +99,15 @@ export class PriorityLoadBalancer implements LoadBalancer {
       : Math.floor(this.#random() * 100) + 1;
     const p = choosePriority(this.#load.load, point);
     const level = this.#levels[p]!;
-    if (this.#opts.localityWeighted && !this.#load.panic[p] && level.localities.length) {
+    if (this.#load.panic[p]) return level.all.chooseHost(ctx);
+    if (this.#opts.localityWeighted && level.localities.length) {
       const i = this.#scheduler(level).pick();
       if (i !== undefined) {
         const host = level.localities[i]!.lb.chooseHost(ctx);
         if (host) return host;
       }
     }
-    return level.lb.chooseHost(ctx);
+    return level.healthy.chooseHost(ctx);
   }
 
   /** Rescans health; recomputes the load when any level changed. */

@@ -11,10 +11,12 @@
  *   highest priority (0) down: each level takes `min(left, health × 100 / normalized)`, so what
  *   a degraded level cannot take spills to the next one; rounding leftovers go to the first
  *   level with any health.
- * - A level is in panic when fewer than healthy_panic_threshold percent of its hosts are healthy
- *   (a threshold of 0 disables panic). When the total availability is below 100 and every level
- *   is in panic, load is shared by host counts instead (recalculateLoadInTotalPanic); a level
- *   chosen while in panic balances over all its hosts.
+ * - A level is in panic when the normalized total availability is below 100 and fewer than
+ *   healthy_panic_threshold percent of its hosts are healthy (a threshold of 0 disables panic).
+ *   Envoy never sets a level in panic while the total is 100, however few of that level's hosts
+ *   are healthy: the level then takes only its share and balances over its healthy hosts. When
+ *   every level is in panic, load is shared by host counts instead (recalculateLoadInTotalPanic);
+ *   a level chosen while in panic balances over all its hosts.
  *
  * Degraded hosts count as healthy here (EDS DEGRADED is routed to like HEALTHY; Envoy gives them
  * their own, lower, availability), and weighted_priority_health is not supported.
@@ -58,8 +60,10 @@ export function computePriorityLoad(levels: readonly LevelCounts[], overprovisio
     load[0] = 100;
     return { load, panic };
   }
+  // Envoy (recalculatePerPriorityPanic): "Never set panic mode if normalized total health is
+  // 100%, even when individual priority level has very low # of healthy hosts."
   for (let i = 0; i < levels.length; i++) {
-    panic[i] = panicThreshold === 0 ? false : isHostSetInPanic(levels[i]!.total, levels[i]!.healthy, panicThreshold);
+    panic[i] = normalized === 100 ? false : isHostSetInPanic(levels[i]!.total, levels[i]!.healthy, panicThreshold);
   }
   if (normalized > 0) {
     let left = 100;
@@ -71,7 +75,7 @@ export function computePriorityLoad(levels: readonly LevelCounts[], overprovisio
       left -= take;
     }
     if (left > 0 && firstHealthy >= 0) load[firstHealthy]! += left;
-    // Enough healthy hosts overall: no total panic, whatever a single level's state.
+    // Enough healthy hosts overall: no level is in panic (above), so no total panic.
     if (normalized === 100) return { load, panic };
   }
   if (panic.every(Boolean)) return { load: totalPanicLoad(levels), panic };

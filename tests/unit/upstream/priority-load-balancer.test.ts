@@ -71,6 +71,28 @@ describe('priority load balancer', () => {
     for (const x of s) expect(x).toBeCloseTo(0.25, 1);
   });
 
+  it('a level below the threshold is not in panic while the total is 100: its share goes to its healthy host', () => {
+    // P0 1 of 3 healthy (health 46), P1 healthy: load [46, 54], P0 not in panic (as Envoy).
+    const list = hosts([{ priority: 0 }, { priority: 0, healthy: false }, { priority: 0, healthy: false }, { priority: 1 }]);
+    const lb = clusterLoadBalancerFactory('ROUND_ROBIN', {})(list, seededRandom(14)) as PriorityLoadBalancer;
+    expect(lb.priorityLoad).toEqual({ load: [46, 54], panic: [false, false] });
+    const n = 4000;
+    const s = shares(list, countPicks(n, () => lb.chooseHost({})), n);
+    expect(s[1]).toBe(0);
+    expect(s[2]).toBe(0);
+    expect(s[0]).toBeCloseTo(0.46, 1);
+  });
+
+  it('a single level with a threshold above 71% panics only when its health is below 100 too', () => {
+    // Threshold 80, 3 of 4 healthy: 75% < 80%, but 140 × 3/4 >= 100: healthy hosts only.
+    const list = hosts([{}, {}, {}, { healthy: false }]);
+    const lb = clusterLoadBalancerFactory('RANDOM', { healthyPanicThreshold: 80 })(list, seededRandom(15));
+    expect(countPicks(200, () => lb.chooseHost({})).get(list[3]!.key)).toBeUndefined();
+    // 2 of 4 healthy: health 70, in panic: all hosts.
+    list[2]!.healthy = false;
+    expect(countPicks(200, () => lb.chooseHost({})).get(list[3]!.key)).toBeGreaterThan(0);
+  });
+
   it('with panic disabled (healthy_panic_threshold 0) and nothing healthy, finds no host', () => {
     const list = hosts([{ priority: 0, healthy: false }, { priority: 1, healthy: false }]);
     const lb = clusterLoadBalancerFactory('ROUND_ROBIN', { healthyPanicThreshold: 0 })(list, seededRandom(6));

@@ -50,11 +50,27 @@ describe('priority load', () => {
     expect(computePriorityLoad([level(3, 0), level(1, 0)], 140, 50).load).toEqual([75, 25]);
   });
 
-  it('flags a single level in panic without total panic when the total is 100', () => {
-    // P0 1/3 healthy (46, in panic), P1 healthy: P0 keeps 46% and balances over all its hosts.
+  it('never flags a level in panic while the total availability is 100, as Envoy', () => {
+    // P0 1/3 healthy (health 46, below the threshold), P1 healthy: the total is 100, so P0 keeps
+    // 46% and balances over its healthy host (Envoy's recalculatePerPriorityPanic).
     const r = computePriorityLoad([level(3, 1), level(2, 2)], 140, 50);
     expect(r.load).toEqual([46, 54]);
+    expect(r.panic).toEqual([false, false]);
+  });
+
+  it('flags the levels below the threshold in panic when the total is below 100', () => {
+    // Factor 140: P0 1/4 healthy (35), P1 1/2 healthy (70): the total is 100, no panic. Factor
+    // 100: P0 25, P1 50, total 75: P0 (25% healthy) is in panic, P1 (50%) is not.
+    expect(computePriorityLoad([level(4, 1), level(2, 1)], 140, 50).panic).toEqual([false, false]);
+    const r = computePriorityLoad([level(4, 1), level(4, 2)], 100, 50);
     expect(r.panic).toEqual([true, false]);
+    expect(r.load).toEqual([34, 66]);
+  });
+
+  it('on a single level, panic needs the level\'s health below 100 too (thresholds above 71%)', () => {
+    // 3 of 4 healthy: 75% < 80%, but 140 × 3/4 = 105 -> health 100: not in panic.
+    expect(computePriorityLoad([level(4, 3)], 140, 80).panic).toEqual([false]);
+    expect(computePriorityLoad([level(4, 2)], 140, 80).panic).toEqual([true]);
   });
 
   it('with panic disabled and nothing healthy, puts the load on P0 (which then finds no host)', () => {
