@@ -3,6 +3,8 @@
  * Load balancers see hosts, never sockets or config protos.
  */
 
+import type { Counter } from './stats.ts';
+
 /** One upstream endpoint of a cluster, as the load balancer sees it. */
 export interface Host {
   /** `ip:port` or `unix:/path`; unique within the cluster. */
@@ -29,6 +31,12 @@ export interface LbContext {
   readonly hash?: bigint;
 }
 
+/** The cluster stats a load balancer counts in (part of Envoy's ClusterLbStats). */
+export interface LbStats {
+  /** cluster.<name>.lb_healthy_panic: host selections made while the chosen level was in panic. */
+  readonly lbHealthyPanic: Counter;
+}
+
 /** Picks a host for a request; built once per (cluster, host set). */
 export interface LoadBalancer {
   chooseHost(ctx: LbContext): Host | undefined;
@@ -38,5 +46,7 @@ export interface LoadBalancer {
  * Builds a load balancer for a fixed host list (rebuilt when hosts change). `panicThreshold`
  * overrides the policy's healthy_panic_threshold: the priority balancer, which decides panic
  * itself, passes 0 for a balancer over the healthy hosts only and 100 for one over all hosts.
+ * With `stats`, every `chooseHost` made in panic counts in lb_healthy_panic (the priority balancer
+ * counts itself and gives its inner balancers none).
  */
-export type LoadBalancerFactory = (hosts: readonly Host[], random: () => number, panicThreshold?: number) => LoadBalancer;
+export type LoadBalancerFactory = (hosts: readonly Host[], random: () => number, panicThreshold?: number, stats?: LbStats) => LoadBalancer;

@@ -250,7 +250,7 @@ export class Cluster {
 
   private buildLb(): LoadBalancer {
     const shape = { overprovisioningFactor: this.policy?.overprovisioningFactor, localityWeighted: this.config.localityWeightedLb };
-    return clusterLoadBalancerFactory(this.config.lbPolicy, this.config.lbOptions, shape)(this.hostList, Math.random);
+    return clusterLoadBalancerFactory(this.config.lbPolicy, this.config.lbOptions, shape)(this.hostList, Math.random, undefined, this.stats);
   }
 
   /** ORIGINAL_DST hosts changed: membership follows; pools of removed hosts drain. */

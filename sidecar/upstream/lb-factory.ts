@@ -27,7 +27,7 @@ export function loadBalancerFactory(policy: LbPolicyName, options: Readonly<Reco
     case 'MAGLEV':
       return maglev(options);
     case 'CLUSTER_PROVIDED':
-      // ORIGINAL_DST clusters pick their host themselves (Cluster.chooseOriginalDst); the
+      // ORIGINAL_DST clusters pick their host themselves (OriginalDstHosts.choose); the
       // balancer over their (empty) configured host list never returns a host.
       return roundRobin(options);
   }
@@ -59,8 +59,11 @@ export function clusterLoadBalancerFactory(policy: LbPolicyName, options: Readon
   const localityWeighted = shape.localityWeighted === true && !hashed;
   const overprovisioningFactor = shape.overprovisioningFactor ?? DEFAULT_OVERPROVISIONING_FACTOR;
   const policyDecidesPanic = panicThreshold * overprovisioningFactor <= 100 * 100;
-  return (hosts, rand) => {
-    if (!localityWeighted && policyDecidesPanic && hosts.every((h) => (h.priority ?? 0) === 0)) return inner(hosts, rand);
-    return new PriorityLoadBalancer(hosts, rand, inner, { overprovisioningFactor, panicThreshold, localityWeighted, hashChoosesPriority: hashed });
+  // Envoy's cluster-provided balancer (ORIGINAL_DST) has no panic mode: nothing to count.
+  const counted = policy !== 'CLUSTER_PROVIDED';
+  return (hosts, rand, _panic, clusterStats) => {
+    const stats = counted ? clusterStats : undefined;
+    if (!localityWeighted && policyDecidesPanic && hosts.every((h) => (h.priority ?? 0) === 0)) return inner(hosts, rand, undefined, stats);
+    return new PriorityLoadBalancer(hosts, rand, inner, { overprovisioningFactor, panicThreshold, localityWeighted, hashChoosesPriority: hashed }, stats);
   };
 }

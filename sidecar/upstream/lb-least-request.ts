@@ -14,7 +14,7 @@
  */
 
 import { ConfigError } from '../contracts/errors.ts';
-import type { Host, LbContext, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
+import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import { EdfScheduler } from './lb-edf-scheduler.ts';
 import type { EdfWeight } from './lb-edf-scheduler.ts';
 import { HostSet, hostWeightsAreEqual, panicThresholdFrom } from './lb-host-set.ts';
@@ -52,14 +52,16 @@ export class LeastRequestLoadBalancer implements LoadBalancer {
   readonly #random: () => number;
   readonly #config: LeastRequestConfig;
   readonly #hostWeight: EdfWeight<Host>;
+  readonly #stats: LbStats | undefined;
   #builtVersion = -1;
   #edf: EdfScheduler<Host> | undefined;
 
   /** `random` returns [0, 1) like Math.random. */
-  constructor(hosts: readonly Host[], random: () => number, config: LeastRequestConfig) {
+  constructor(hosts: readonly Host[], random: () => number, config: LeastRequestConfig, stats?: LbStats) {
     this.#set = new HostSet(hosts, config.panicThreshold);
     this.#random = random;
     this.#config = config;
+    this.#stats = stats;
     const bias = config.activeRequestBias;
     // Envoy's hostWeight: one closure per balancer, none per pick.
     this.#hostWeight = bias === 0
@@ -72,6 +74,7 @@ export class LeastRequestLoadBalancer implements LoadBalancer {
   /** The host with the fewest active requests among the sampled ones (or by EDF when weighted). */
   chooseHost(_ctx: LbContext): Host | undefined {
     if (this.#set.refresh() !== this.#builtVersion) this.#rebuild();
+    if (this.#set.inPanic) this.#stats?.lbHealthyPanic.inc();
     const hosts = this.#set.hostsToUse;
     if (hosts.length === 0) return undefined;
     if (this.#edf !== undefined) return this.#edf.pickAndAdd();
@@ -138,5 +141,5 @@ function leastRequestConfig(opts: LeastRequestOptions): LeastRequestConfig {
 /** Factory for LEAST_REQUEST. Throws ConfigError for invalid options. */
 export function leastRequest(opts: LeastRequestOptions = {}): LoadBalancerFactory {
   const config = leastRequestConfig(opts);
-  return (hosts, random, panic) => new LeastRequestLoadBalancer(hosts, random, panic === undefined ? config : { ...config, panicThreshold: panic });
+  return (hosts, random, panic, stats) => new LeastRequestLoadBalancer(hosts, random, panic === undefined ? config : { ...config, panicThreshold: panic }, stats);
 }

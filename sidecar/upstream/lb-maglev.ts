@@ -15,7 +15,7 @@
  */
 
 import { ConfigError } from '../contracts/errors.ts';
-import type { Host, LbContext, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
+import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import { HostSet, hostHashKey, panicThresholdFrom } from './lb-host-set.ts';
 import type { CommonLbOptions } from './lb-host-set.ts';
 import { xxHash64String } from './xxhash64.ts';
@@ -110,15 +110,17 @@ export class MaglevLoadBalancer implements LoadBalancer {
   readonly #random: () => number;
   readonly #tableSize: number;
   readonly #tableSizeBig: bigint;
+  readonly #stats: LbStats | undefined;
   #builtVersion = -1;
   #table: MaglevTable = { slots: new Uint32Array(0), hosts: [] };
 
   /** `random` returns [0, 1); it supplies the slot when a request has no hash. */
-  constructor(hosts: readonly Host[], random: () => number, tableSize: number, panicThreshold?: number) {
+  constructor(hosts: readonly Host[], random: () => number, tableSize: number, panicThreshold?: number, stats?: LbStats) {
     this.#set = new HostSet(hosts, panicThreshold);
     this.#random = random;
     this.#tableSize = tableSize;
     this.#tableSizeBig = BigInt(tableSize);
+    this.#stats = stats;
   }
 
   /** The current table (rebuilding it first if health changed); for admin output and tests. */
@@ -129,6 +131,7 @@ export class MaglevLoadBalancer implements LoadBalancer {
   /** The owner of slot `ctx.hash % table_size` (a random slot when there is no hash). */
   chooseHost(ctx: LbContext): Host | undefined {
     const table = this.#current();
+    if (this.#set.inPanic) this.#stats?.lbHealthyPanic.inc();
     if (table.hosts.length === 0) return undefined;
     const slot = ctx.hash === undefined
       ? Math.floor(this.#random() * this.#tableSize)
@@ -153,5 +156,5 @@ export function maglev(opts: MaglevOptions = {}): LoadBalancerFactory {
   }
   if (!isPrime(tableSize)) throw new ConfigError('table_size', 'The table size of maglev must be prime number');
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
-  return (hosts, random, panic = threshold) => new MaglevLoadBalancer(hosts, random, tableSize, panic);
+  return (hosts, random, panic = threshold, stats) => new MaglevLoadBalancer(hosts, random, tableSize, panic, stats);
 }

@@ -7,7 +7,7 @@
  * as asked by our design. With equal weights (the common case) the two are the same.
  */
 
-import type { Host, LbContext, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
+import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import { HostSet, hostWeightsAreEqual, panicThresholdFrom } from './lb-host-set.ts';
 import type { CommonLbOptions } from './lb-host-set.ts';
 
@@ -18,19 +18,22 @@ export type RandomOptions = CommonLbOptions;
 export class RandomLoadBalancer implements LoadBalancer {
   readonly #set: HostSet;
   readonly #random: () => number;
+  readonly #stats: LbStats | undefined;
   #builtVersion = -1;
   /** Cumulative weights of hostsToUse; undefined when weights are equal. */
   #cumulative: Float64Array | undefined;
 
   /** `random` returns [0, 1) like Math.random. */
-  constructor(hosts: readonly Host[], random: () => number, panicThreshold?: number) {
+  constructor(hosts: readonly Host[], random: () => number, panicThreshold?: number, stats?: LbStats) {
     this.#set = new HostSet(hosts, panicThreshold);
     this.#random = random;
+    this.#stats = stats;
   }
 
   /** A random host, weighted; undefined when there is no host to use. */
   chooseHost(_ctx: LbContext): Host | undefined {
     if (this.#set.refresh() !== this.#builtVersion) this.#rebuild();
+    if (this.#set.inPanic) this.#stats?.lbHealthyPanic.inc();
     const hosts = this.#set.hostsToUse;
     const n = hosts.length;
     if (n === 0) return undefined;
@@ -68,5 +71,5 @@ export class RandomLoadBalancer implements LoadBalancer {
 /** Factory for RANDOM. Throws ConfigError for an invalid `healthyPanicThreshold`. */
 export function random(opts: RandomOptions = {}): LoadBalancerFactory {
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
-  return (hosts, rand, panic = threshold) => new RandomLoadBalancer(hosts, rand, panic);
+  return (hosts, rand, panic = threshold, stats) => new RandomLoadBalancer(hosts, rand, panic, stats);
 }

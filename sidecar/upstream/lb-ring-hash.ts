@@ -18,7 +18,7 @@
  */
 
 import { ConfigError } from '../contracts/errors.ts';
-import type { Host, LbContext, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
+import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import { HostSet, hostHashKey, panicThresholdFrom } from './lb-host-set.ts';
 import type { CommonLbOptions } from './lb-host-set.ts';
 import { xxHash64String } from './xxhash64.ts';
@@ -125,15 +125,17 @@ export class RingHashLoadBalancer implements LoadBalancer {
   readonly #random: () => number;
   readonly #minRingSize: number;
   readonly #maxRingSize: number;
+  readonly #stats: LbStats | undefined;
   #builtVersion = -1;
   #ring: HashRing = EMPTY_RING;
 
   /** `random` returns [0, 1); it supplies the hash when a request has none. */
-  constructor(hosts: readonly Host[], random: () => number, minRingSize: number, maxRingSize: number, panicThreshold?: number) {
+  constructor(hosts: readonly Host[], random: () => number, minRingSize: number, maxRingSize: number, panicThreshold?: number, stats?: LbStats) {
     this.#set = new HostSet(hosts, panicThreshold);
     this.#random = random;
     this.#minRingSize = minRingSize;
     this.#maxRingSize = maxRingSize;
+    this.#stats = stats;
   }
 
   /** Size and spread of the current ring (rebuilding it first if health changed). */
@@ -145,6 +147,7 @@ export class RingHashLoadBalancer implements LoadBalancer {
   /** The ring point owner for `ctx.hash` (a random point when undefined). */
   chooseHost(ctx: LbContext): Host | undefined {
     const ring = this.#current();
+    if (this.#set.inPanic) this.#stats?.lbHealthyPanic.inc();
     const n = ring.hi.length;
     if (n === 0) return undefined;
     let hi: number;
@@ -195,5 +198,5 @@ export function ringHash(opts: RingHashOptions = {}): LoadBalancerFactory {
   const max = ringSize('maximum_ring_size', opts.maximumRingSize, DEFAULT_MAX_RING_SIZE);
   if (min > max) throw new ConfigError('minimum_ring_size', `ring hash: minimum_ring_size (${min}) > maximum_ring_size (${max})`);
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
-  return (hosts, random, panic = threshold) => new RingHashLoadBalancer(hosts, random, min, max, panic);
+  return (hosts, random, panic = threshold, stats) => new RingHashLoadBalancer(hosts, random, min, max, panic, stats);
 }

@@ -8,7 +8,7 @@
  * locality weighting are not supported.
  */
 
-import type { Host, LbContext, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
+import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import { EdfScheduler } from './lb-edf-scheduler.ts';
 import { HostSet, hostWeightsAreEqual, panicThresholdFrom } from './lb-host-set.ts';
 import type { CommonLbOptions } from './lb-host-set.ts';
@@ -25,20 +25,23 @@ function staticWeight(host: Host): number {
 export class RoundRobinLoadBalancer implements LoadBalancer {
   readonly #set: HostSet;
   readonly #random: () => number;
+  readonly #stats: LbStats | undefined;
   #builtVersion = -1;
   #rrIndex: number;
   #edf: EdfScheduler<Host> | undefined;
 
   /** `random` returns [0, 1) like Math.random; it seeds the start position. */
-  constructor(hosts: readonly Host[], random: () => number, panicThreshold?: number) {
+  constructor(hosts: readonly Host[], random: () => number, panicThreshold?: number, stats?: LbStats) {
     this.#set = new HostSet(hosts, panicThreshold);
     this.#random = random;
+    this.#stats = stats;
     this.#rrIndex = Math.floor(random() * 0x1_0000_0000);
   }
 
   /** Next host in the rotation or schedule; undefined when there is no host to use. */
   chooseHost(_ctx: LbContext): Host | undefined {
     if (this.#set.refresh() !== this.#builtVersion) this.#rebuild();
+    if (this.#set.inPanic) this.#stats?.lbHealthyPanic.inc();
     const hosts = this.#set.hostsToUse;
     if (hosts.length === 0) return undefined;
     if (this.#edf !== undefined) return this.#edf.pickAndAdd();
@@ -61,5 +64,5 @@ export class RoundRobinLoadBalancer implements LoadBalancer {
  */
 export function roundRobin(opts: RoundRobinOptions = {}): LoadBalancerFactory {
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
-  return (hosts, random, panic = threshold) => new RoundRobinLoadBalancer(hosts, random, panic);
+  return (hosts, random, panic = threshold, stats) => new RoundRobinLoadBalancer(hosts, random, panic, stats);
 }

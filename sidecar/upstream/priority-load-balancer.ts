@@ -14,7 +14,7 @@
  * one level and no locality weighting does not use this class (lb-factory.ts).
  */
 
-import type { Host, LbContext, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
+import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import { HostSet } from './lb-host-set.ts';
 import { effectiveLocalityWeight, groupByLocality, LocalityScheduler } from './locality-weights.ts';
 import { choosePriority, computePriorityLoad, type PriorityLoad } from './priority-load.ts';
@@ -57,11 +57,14 @@ export class PriorityLoadBalancer implements LoadBalancer {
   readonly #levels: Level[] = [];
   readonly #opts: PriorityLbOptions;
   readonly #random: () => number;
+  readonly #stats: LbStats | undefined;
   #load: PriorityLoad;
 
-  constructor(hosts: readonly Host[], random: () => number, inner: LoadBalancerFactory, opts: PriorityLbOptions) {
+  /** `stats` counts the picks made in panic; the inner balancers get none (they never decide panic). */
+  constructor(hosts: readonly Host[], random: () => number, inner: LoadBalancerFactory, opts: PriorityLbOptions, stats?: LbStats) {
     this.#opts = opts;
     this.#random = random;
+    this.#stats = stats;
     const byPriority: Host[][] = [];
     for (const h of hosts) {
       const p = h.priority ?? 0;
@@ -99,7 +102,11 @@ export class PriorityLoadBalancer implements LoadBalancer {
       : Math.floor(this.#random() * 100) + 1;
     const p = choosePriority(this.#load.load, point);
     const level = this.#levels[p]!;
-    if (this.#load.panic[p]) return level.all.chooseHost(ctx);
+    if (this.#load.panic[p]) {
+      // Envoy's hostSourceToUse: one lb_healthy_panic per selection from a level in panic.
+      this.#stats?.lbHealthyPanic.inc();
+      return level.all.chooseHost(ctx);
+    }
     if (this.#opts.localityWeighted && level.localities.length) {
       const i = this.#scheduler(level).pick();
       if (i !== undefined) {

@@ -1,8 +1,9 @@
 /**
  * ClusterLoadAssignment on the data path: failover to priority 1 when priority 0's hosts are
  * unhealthy (EDS health_status, active health checking), partial spill-over by the
- * overprovisioning factor, locality weighted load balancing 3:1, and drop_overloads (503 DO,
- * upstream_rq_drop_overload). Real upstreams on 127.0.0.1, over HTTP/1.1 and HTTP/2.
+ * overprovisioning factor, panic (all hosts, lb_healthy_panic per request), locality weighted
+ * load balancing 3:1, and drop_overloads (503 DO, upstream_rq_drop_overload). Real upstreams on
+ * 127.0.0.1, over HTTP/1.1 and HTTP/2.
  */
 import { readFileSync } from 'node:fs';
 import { PROTOCOLS, send } from '../../support/client.ts';
@@ -43,7 +44,7 @@ beforeAll(async () => {
   const dead = await freePort();
   accessLog = tempFile('priority.log', '');
   sc = await startSidecar(bootstrap({
-    routes: routes(['edsfail', 'hcfail', 'primary', 'spill', 'locality', 'drop', 'nodrop', 'halfdrop']),
+    routes: routes(['edsfail', 'hcfail', 'primary', 'spill', 'panic', 'calm', 'weakp0', 'locality', 'drop', 'nodrop', 'halfdrop']),
     clusters: [
       cluster('edsfail', [{ eps: [{ port: a.port, health: 'UNHEALTHY' }, { port: b.port, health: 'DRAINING' }] }, { priority: 1, eps: [{ port: c.port }] }]),
       cluster('hcfail', [{ eps: [{ port: dead }] }, { priority: 1, eps: [{ port: c.port }] }],
@@ -51,6 +52,11 @@ beforeAll(async () => {
       cluster('primary', [{ eps: [{ port: a.port }] }, { priority: 1, eps: [{ port: c.port }] }]),
       // P0: 1 of 2 healthy -> 70% there, 30% to P1.
       cluster('spill', [{ eps: [{ port: a.port }, { port: b.port, health: 'UNHEALTHY' }] }, { priority: 1, eps: [{ port: c.port }] }]),
+      // 1 of 3 healthy: below the 50% panic threshold, balanced over all three.
+      cluster('panic', [{ eps: [{ port: a.port }, { port: b.port, health: 'UNHEALTHY' }, { port: c.port, health: 'UNHEALTHY' }] }]),
+      cluster('calm', [{ eps: [{ port: a.port }, { port: b.port }, { port: c.port }] }]),
+      // P0 1 of 3 healthy (46), P1 healthy: the total is 100, so P0 is not in panic.
+      cluster('weakp0', [{ eps: [{ port: a.port }, { port: b.port, health: 'UNHEALTHY' }, { port: dead, health: 'UNHEALTHY' }] }, { priority: 1, eps: [{ port: c.port }] }]),
       cluster('locality', [{ locality: 'za', weight: 3, eps: [{ port: a.port }] }, { locality: 'zb', weight: 1, eps: [{ port: b.port }] }],
         'common_lb_config: { locality_weighted_lb_config: {} }'),
       cluster('drop', [{ eps: [{ port: a.port }] }], '', '{ drop_overloads: [{ category: throttle, drop_percentage: { numerator: 100 } }] }'),
@@ -102,6 +108,29 @@ test('half of P0 healthy: ~70% stays on P0, ~30% spills to P1 (overprovisioning 
   expect(t['a']! / 300).toBeGreaterThan(0.6);
   expect(t['a']! / 300).toBeLessThan(0.8);
   expect(t['a']! + t['c']!).toBe(300);
+});
+
+describe.each(PROTOCOLS)('panic over %s', (proto) => {
+  test('1 of 3 hosts healthy: every request is balanced over all hosts and counted in lb_healthy_panic', async () => {
+    const before = sc.stat('cluster.panic.lb_healthy_panic');
+    const t = await tally('/panic', 30, proto);
+    expect(t['a']! + (t['b'] ?? 0) + (t['c'] ?? 0)).toBe(30);
+    expect((t['b'] ?? 0) + (t['c'] ?? 0)).toBeGreaterThan(0);
+    expect(sc.stat('cluster.panic.lb_healthy_panic') - before).toBe(30);
+  });
+
+  test('every host healthy: lb_healthy_panic stays 0', async () => {
+    expect(Object.values(await tally('/calm', 20, proto)).reduce((x, y) => x + y, 0)).toBe(20);
+    expect(sc.stat('cluster.calm.upstream_rq_total')).toBeGreaterThan(0);
+    expect(sc.stat('cluster.calm.lb_healthy_panic')).toBe(0);
+  });
+
+  test('a weak P0 covered by P1 is not in panic: its share goes to its healthy host only', async () => {
+    const t = await tally('/weakp0', 60, proto);
+    expect(t['a']! + t['c']!).toBe(60);
+    expect(t['a']).toBeGreaterThan(10);
+    expect(sc.stat('cluster.weakp0.lb_healthy_panic')).toBe(0);
+  });
 });
 
 test('locality weights 3:1 split the requests 3:1', async () => {
