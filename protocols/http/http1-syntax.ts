@@ -12,6 +12,14 @@ export const MAX_CHUNK_LINE_BYTES = 4096;
 /** The end of a header section. */
 export const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 
+/**
+ * Anything a header section may not hold: control characters other than
+ * HTAB, CR and LF, and any CR or LF that is not part of a CRLF pair. Tested
+ * once per section: lines can then be split at LF alone, and no value or
+ * start line needs a test of its own.
+ */
+export const BAD_SECTION = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+
 /** RFC 9110 token (field names, methods). */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 

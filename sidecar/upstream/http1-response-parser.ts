@@ -16,7 +16,7 @@
  * closes (and the connection is then not reused).
  */
 import type { HeaderMap } from '../contracts/http-filter.ts';
-import { addField, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, fieldName, parseChunkSizeLine, parseContentLength } from '../../protocols/http/http1-syntax.ts';
+import { addField, BAD_SECTION, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, fieldName, parseChunkSizeLine, parseContentLength } from '../../protocols/http/http1-syntax.ts';
 
 /** Where the parser delivers a response. */
 export interface Http1ResponseSink {
@@ -38,12 +38,6 @@ const TRAILERS = 5;
 const BODY_EOF = 6;
 const COMPLETE = 7;
 const FAILED = 8;
-
-/**
- * Control characters other than HTAB, tested per line (status line, each field
- * value): a CR or LF here is a bare one, since lines are split at CRLF.
- */
-const BAD_LINE_CHAR = /[\0-\x08\x0a-\x1f\x7f]/;
 
 /**
  * One response at a time: `reset()` before each request, then `execute()`
@@ -243,9 +237,14 @@ export class Http1ResponseParser {
 
   /** Parses a response head; sets the body state and calls the sink. */
   private head(text: string): boolean {
-    let eol = text.indexOf('\r\n');
+    // One test for the whole section; then every LF ends a CRLF.
+    if (BAD_SECTION.test(text)) {
+      const crlf = text.indexOf('\r\n');
+      const inStatusLine = text.search(BAD_SECTION) < (crlf < 0 ? text.length : crlf);
+      return this.refuse(inStatusLine ? 'invalid character in status line' : 'invalid character in header value');
+    }
+    let eol = text.indexOf('\n') - 1;
     if (eol < 0) eol = text.length;
-    if (BAD_LINE_CHAR.test(eol === text.length ? text : text.slice(0, eol))) return this.refuse('invalid character in status line');
     // HTTP/1.x SP 3DIGIT [SP reason]
     if (eol < 12 || !text.startsWith('HTTP/1.') || text.charCodeAt(8) !== 32 || (eol > 12 && text.charCodeAt(12) !== 32)) {
       return this.refuse('invalid status line');
@@ -296,6 +295,7 @@ export class Http1ResponseParser {
 
   private trailerSection(text: string): boolean {
     if (text.length > 0) {
+      if (BAD_SECTION.test(text)) return this.refuse('invalid character in trailers');
       const trailers: HeaderMap = {};
       if (!this.fields(text, 0, trailers, false)) return false;
       this.trailers = trailers;
@@ -311,7 +311,7 @@ export class Http1ResponseParser {
   private fields(text: string, pos: number, map: HeaderMap, head: boolean): boolean {
     const n = text.length;
     while (pos < n) {
-      let eol = text.indexOf('\r\n', pos);
+      let eol = text.indexOf('\n', pos) - 1; // every LF ends a CRLF (BAD_SECTION)
       if (eol < 0) eol = n;
       const c0 = text.charCodeAt(pos);
       if (c0 === 32 || c0 === 9) return this.refuse('obsolete line folding in header');
@@ -324,7 +324,6 @@ export class Http1ResponseParser {
       while (vs < ve) { const c = text.charCodeAt(vs); if (c !== 32 && c !== 9) break; vs++; }
       while (ve > vs) { const c = text.charCodeAt(ve - 1); if (c !== 32 && c !== 9) break; ve--; }
       const value = text.slice(vs, ve);
-      if (BAD_LINE_CHAR.test(value)) return this.refuse('invalid character in header value');
       pos = eol + 2;
       if (!head) { addField(map, name, value, false); continue; }
       switch (name) {

@@ -29,7 +29,7 @@
  */
 import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
 import { ProtocolError } from '../../../sidecar/contracts/errors.ts';
-import { addField, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, fieldName, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../http1-syntax.ts';
+import { addField, BAD_SECTION, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, fieldName, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../http1-syntax.ts';
 
 /** Where the parser delivers a request. */
 export interface Http1RequestSink {
@@ -61,12 +61,6 @@ const CHUNK_CRLF = 4;
 const TRAILERS = 5;
 const COMPLETE = 6;
 const FAILED = 7;
-
-/**
- * Anything a header section may not hold: control characters other than
- * HTAB, CR and LF, and any CR or LF that is not part of a CRLF pair.
- */
-const BAD_SECTION = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
 
 /** A well-formed HTTP version that is not one we speak (505). */
 const OTHER_VERSION = /^HTTP\/[0-9]\.[0-9]$/;
@@ -357,7 +351,8 @@ export class Http1RequestParser {
   /** Parses a request head (`text` ends before the final CRLFCRLF) and delivers it. */
   private head(text: string): boolean {
     if (BAD_SECTION.test(text)) return this.refuse(400, 'invalid character in request head');
-    let eol = text.indexOf('\r\n');
+    // BAD_SECTION passed: every LF ends a CRLF.
+    let eol = text.indexOf('\n') - 1;
     if (eol < 0) eol = text.length;
     const sp1 = text.indexOf(' ');
     const sp2 = sp1 < 0 ? -1 : text.indexOf(' ', sp1 + 1);
@@ -442,7 +437,7 @@ export class Http1RequestParser {
     let count = 0;
     while (pos < n) {
       if (++count > this.opts.maxHeadersCount) return this.refuse(431, head ? 'too many headers' : 'too many trailers');
-      let eol = text.indexOf('\r\n', pos);
+      let eol = text.indexOf('\n', pos) - 1; // every LF ends a CRLF (BAD_SECTION)
       if (eol < 0) eol = n;
       const c0 = text.charCodeAt(pos);
       if (c0 === 32 || c0 === 9) return this.refuse(400, 'obsolete line folding in header');

@@ -644,6 +644,25 @@ describe('Http1ResponseParser', () => {
     }
   });
 
+  it.each([
+    ['HTTP/1.1 200 O\0K\r\nContent-Length: 0\r\n\r\n', 'invalid character in status line'],
+    ['HTTP/1.1 200 OK\rX: y\r\nContent-Length: 0\r\n\r\n', 'invalid character in status line'],
+    ['HTTP/1.1 200 OK\nX: y\r\nContent-Length: 0\r\n\r\n', 'invalid character in status line'],
+    ['HTTP/1.1 200 OK\r\nX-A: a\rb\r\nContent-Length: 0\r\n\r\n', 'invalid character in header value'],
+    ['HTTP/1.1 200 OK\r\nX-A: a\nX-B: b\r\nContent-Length: 0\r\n\r\n', 'invalid character in header value'],
+    ['HTTP/1.1 200 OK\r\nX-A: a\x01b\r\nContent-Length: 0\r\n\r\n', 'invalid character in header value'],
+    ['HTTP/1.1 200 OK\r\nX-A: a\x7f\r\nContent-Length: 0\r\n\r\n', 'invalid character in header value'],
+    ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: a\rb\r\n\r\n', 'invalid character in trailers'],
+  ])('refuses control characters and bare CR/LF in %j: %s', (text, reason) => {
+    for (const pieces of [[Buffer.from(text, 'latin1')], ...splits(Buffer.from(text, 'latin1'))]) {
+      expect(parse(pieces).error).toBe(reason);
+    }
+  });
+
+  it('keeps a horizontal tab inside a value', () => {
+    expect(parse([Buffer.from('HTTP/1.1 200 OK\r\nX-A: a\tb\r\nContent-Length: 0\r\n\r\n', 'latin1')]).headers!['x-a']).toBe('a\tb');
+  });
+
   it('ignores a __proto__ header and shadows constructor', () => {
     const r = parse([Buffer.from('HTTP/1.1 200 OK\r\n__proto__: x\r\nConstructor: y\r\nContent-Length: 0\r\n\r\n')]);
     expect(r.headers!['constructor']).toBe('y');
