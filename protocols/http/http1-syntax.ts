@@ -13,12 +13,32 @@ export const MAX_CHUNK_LINE_BYTES = 4096;
 export const CRLFCRLF = Buffer.from('\r\n\r\n', 'latin1');
 
 /**
- * Anything a header section may not hold: control characters other than
- * HTAB, CR and LF, and any CR or LF that is not part of a CRLF pair. Tested
- * once per section: lines can then be split at LF alone, and no value or
- * start line needs a test of its own.
+ * Control characters a header section may not hold, CR and LF aside (those
+ * are crlfOnly()'s). A plain character class is one fast scan per section,
+ * where one pattern with look-arounds for bare CR/LF cost several times more
+ * than crlfOnly()'s indexOf() calls.
  */
-export const BAD_SECTION = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]|\r(?!\n)|(?<!\r)\n/;
+export const BAD_CONTROL = /[\0-\x08\x0b\x0c\x0e-\x1f\x7f]/;
+
+/**
+ * Whether every CR and LF of `text` is part of a CRLF pair (a bare one is a
+ * known request-smuggling vector). Once true, lines can be split at LF alone.
+ */
+export function crlfOnly(text: string): boolean {
+  let cr = text.indexOf('\r');
+  let lf = text.indexOf('\n');
+  while (cr >= 0 || lf >= 0) {
+    if (cr < 0 || lf !== cr + 1) return false;
+    cr = text.indexOf('\r', lf);
+    lf = text.indexOf('\n', lf + 1);
+  }
+  return true;
+}
+
+/** Whether a header section holds only allowed characters (BAD_CONTROL, crlfOnly). */
+export function cleanSection(text: string): boolean {
+  return !BAD_CONTROL.test(text) && crlfOnly(text);
+}
 
 /** RFC 9110 token (field names, methods). */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;

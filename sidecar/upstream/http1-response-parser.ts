@@ -16,7 +16,7 @@
  * closes (and the connection is then not reused).
  */
 import type { HeaderMap } from '../contracts/http-filter.ts';
-import { addField, BAD_SECTION, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, fieldName, parseChunkSizeLine, parseContentLength } from '../../protocols/http/http1-syntax.ts';
+import { addField, cleanSection, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, fieldName, parseChunkSizeLine, parseContentLength } from '../../protocols/http/http1-syntax.ts';
 
 /** Where the parser delivers a response. */
 export interface Http1ResponseSink {
@@ -237,12 +237,12 @@ export class Http1ResponseParser {
 
   /** Parses a response head; sets the body state and calls the sink. */
   private head(text: string): boolean {
-    // One test for the whole section; then every LF ends a CRLF.
-    if (BAD_SECTION.test(text)) {
+    if (!cleanSection(text)) {
       const crlf = text.indexOf('\r\n');
-      const inStatusLine = text.search(BAD_SECTION) < (crlf < 0 ? text.length : crlf);
-      return this.refuse(inStatusLine ? 'invalid character in status line' : 'invalid character in header value');
+      const statusLineBad = crlf < 0 || !cleanSection(text.slice(0, crlf));
+      return this.refuse(statusLineBad ? 'invalid character in status line' : 'invalid character in header value');
     }
+    // Clean: every LF ends a CRLF.
     let eol = text.indexOf('\n') - 1;
     if (eol < 0) eol = text.length;
     // HTTP/1.x SP 3DIGIT [SP reason]
@@ -295,7 +295,7 @@ export class Http1ResponseParser {
 
   private trailerSection(text: string): boolean {
     if (text.length > 0) {
-      if (BAD_SECTION.test(text)) return this.refuse('invalid character in trailers');
+      if (!cleanSection(text)) return this.refuse('invalid character in trailers');
       const trailers: HeaderMap = {};
       if (!this.fields(text, 0, trailers, false)) return false;
       this.trailers = trailers;
@@ -311,7 +311,7 @@ export class Http1ResponseParser {
   private fields(text: string, pos: number, map: HeaderMap, head: boolean): boolean {
     const n = text.length;
     while (pos < n) {
-      let eol = text.indexOf('\n', pos) - 1; // every LF ends a CRLF (BAD_SECTION)
+      let eol = text.indexOf('\n', pos) - 1; // every LF ends a CRLF (cleanSection)
       if (eol < 0) eol = n;
       const c0 = text.charCodeAt(pos);
       if (c0 === 32 || c0 === 9) return this.refuse('obsolete line folding in header');

@@ -29,7 +29,7 @@
  */
 import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
 import { ProtocolError } from '../../../sidecar/contracts/errors.ts';
-import { addField, BAD_SECTION, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, fieldName, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../http1-syntax.ts';
+import { addField, cleanSection, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, fieldName, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../http1-syntax.ts';
 
 /** Where the parser delivers a request. */
 export interface Http1RequestSink {
@@ -350,8 +350,8 @@ export class Http1RequestParser {
 
   /** Parses a request head (`text` ends before the final CRLFCRLF) and delivers it. */
   private head(text: string): boolean {
-    if (BAD_SECTION.test(text)) return this.refuse(400, 'invalid character in request head');
-    // BAD_SECTION passed: every LF ends a CRLF.
+    if (!cleanSection(text)) return this.refuse(400, 'invalid character in request head');
+    // Clean: every LF ends a CRLF.
     let eol = text.indexOf('\n') - 1;
     if (eol < 0) eol = text.length;
     const sp1 = text.indexOf(' ');
@@ -418,7 +418,7 @@ export class Http1RequestParser {
 
   private trailerSection(text: string): boolean {
     if (text.length > 0) {
-      if (BAD_SECTION.test(text)) return this.refuse(400, 'invalid character in trailers');
+      if (!cleanSection(text)) return this.refuse(400, 'invalid character in trailers');
       const trailers: HeaderMap = {};
       if (!this.fields(text, 0, trailers, false)) return false;
       this.trailers = trailers;
@@ -437,7 +437,7 @@ export class Http1RequestParser {
     let count = 0;
     while (pos < n) {
       if (++count > this.opts.maxHeadersCount) return this.refuse(431, head ? 'too many headers' : 'too many trailers');
-      let eol = text.indexOf('\n', pos) - 1; // every LF ends a CRLF (BAD_SECTION)
+      let eol = text.indexOf('\n', pos) - 1; // every LF ends a CRLF (cleanSection)
       if (eol < 0) eol = n;
       const c0 = text.charCodeAt(pos);
       if (c0 === 32 || c0 === 9) return this.refuse(400, 'obsolete line folding in header');
