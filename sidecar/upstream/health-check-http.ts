@@ -17,7 +17,8 @@
 import { request } from 'node:http';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, RequestOptions } from 'node:http';
 import type { HealthCheckConfig } from '../contracts/snapshot.ts';
-import type { HealthCheckDialer, HealthCheckDone, HealthCheckProbe, HealthCheckResult, HealthCheckStart } from './health-check-probe.ts';
+import { ProbeAttempt } from './health-check-probe.ts';
+import type { HealthCheckDialer, HealthCheckDone, HealthCheckProbe, HealthCheckStart } from './health-check-probe.ts';
 import type { UpstreamHost } from './host.ts';
 
 /** The http_health_check part of a health check config. */
@@ -60,10 +61,6 @@ export function httpHealthCheck(config: HttpHealthCheckConfig, clusterName: stri
   return (host, done) => startHttpCheck(host, path, headers, ranges, done, dial);
 }
 
-function networkFailure(reason: string): HealthCheckResult {
-  return { ok: false, type: 'NETWORK', reason };
-}
-
 function startHttpCheck(
   host: UpstreamHost,
   path: string,
@@ -72,20 +69,7 @@ function startHttpCheck(
   done: HealthCheckDone,
   dial: HealthCheckDialer | undefined,
 ): HealthCheckProbe {
-  let finished = false;
-  let req: ClientRequest | undefined;
-  const finish = (result: HealthCheckResult): void => {
-    if (finished) return;
-    finished = true;
-    done(result);
-  };
-  const probe: HealthCheckProbe = {
-    cancel(): void {
-      finished = true;
-      req?.destroy();
-    },
-  };
-
+  const attempt = new ProbeAttempt(done);
   const options: RequestOptions = { method: 'GET', path, headers, agent: false, setHost: false };
   // Through the cluster's transport socket (TLS) when it has one; node:http
   // writes the request at once and the TLS socket holds it until secure.
@@ -101,21 +85,20 @@ function startHttpCheck(
     options.host = host.socket.host;
     options.port = host.socket.port;
   }
+  let sent: ClientRequest;
   try {
-    req = request(options);
+    sent = request(options);
   } catch (err) {
     // Bad header bytes or a bad port: reported like a failed connection, later, as promised.
-    const reason = `request not sent: ${(err as Error).message}`;
-    queueMicrotask(() => finish(networkFailure(reason)));
-    return probe;
+    return attempt.failToStart(`request not sent: ${(err as Error).message}`);
   }
-  const sent = req;
-  sent.on('error', (err: NodeJS.ErrnoException) => finish(networkFailure(err.code ?? err.message)));
+  attempt.connection = sent;
+  sent.on('error', (err: NodeJS.ErrnoException) => attempt.failNetwork(err.code ?? err.message));
   sent.on('response', (res: IncomingMessage) => {
     const status = res.statusCode ?? 0;
-    res.on('error', (err: NodeJS.ErrnoException) => finish(networkFailure(err.code ?? err.message)));
+    res.on('error', (err: NodeJS.ErrnoException) => attempt.failNetwork(err.code ?? err.message));
     res.on('end', () => {
-      finish(
+      attempt.finish(
         httpStatusExpected(status, ranges)
           ? { ok: true }
           : { ok: false, type: 'ACTIVE', reason: `unexpected HTTP status ${status}` },
@@ -124,9 +107,9 @@ function startHttpCheck(
       sent.destroy();
     });
     // Ends the attempt when the connection drops mid-body; a no-op after 'end'.
-    res.on('close', () => finish(networkFailure('connection closed before the response completed')));
+    res.on('close', () => attempt.failNetwork('connection closed before the response completed'));
     res.resume();
   });
   sent.end();
-  return probe;
+  return attempt;
 }

@@ -3,7 +3,8 @@
  * kind of check (health-check-http.ts, health-check-tcp.ts): a probe is one
  * attempt against one host, started by a function that reports its result
  * once through a callback. The failure types are Envoy's
- * `envoy.data.core.v3.HealthCheckFailureType`.
+ * `envoy.data.core.v3.HealthCheckFailureType`. ProbeAttempt keeps that
+ * promise for every kind of check.
  */
 
 import type { Socket } from 'node:net';
@@ -32,6 +33,45 @@ export type HealthCheckDone = (result: HealthCheckResult) => void;
  */
 export interface HealthCheckProbe {
   cancel(): void;
+}
+
+/**
+ * One attempt's side of the contract, shared by every kind of check: `finish`
+ * reports the first result only; `cancel()` silences it and destroys the
+ * attempt's connection (`connection`, set once it exists).
+ */
+export class ProbeAttempt implements HealthCheckProbe {
+  /** The request or socket the attempt holds; destroyed by `cancel()`. */
+  connection: { destroy(): void } | undefined;
+  readonly #done: HealthCheckDone;
+  #finished = false;
+
+  constructor(done: HealthCheckDone) {
+    this.#done = done;
+  }
+
+  /** Reports `result` unless a result was reported or the attempt cancelled already. */
+  finish(result: HealthCheckResult): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    this.#done(result);
+  }
+
+  /** Reports a NETWORK failure with `reason`. */
+  failNetwork(reason: string): void {
+    this.finish({ ok: false, type: 'NETWORK', reason });
+  }
+
+  /** A failure to start, reported later (never synchronously from the start call); returns the probe. */
+  failToStart(reason: string): HealthCheckProbe {
+    queueMicrotask(() => this.failNetwork(reason));
+    return this;
+  }
+
+  cancel(): void {
+    this.#finished = true;
+    this.connection?.destroy();
+  }
 }
 
 /** Starts one attempt against `host`; never throws (a failure to start is reported through `done`). */

@@ -15,7 +15,8 @@
 import { connect } from 'node:net';
 import type { Socket } from 'node:net';
 import type { HealthCheckConfig } from '../contracts/snapshot.ts';
-import type { HealthCheckDialer, HealthCheckDone, HealthCheckProbe, HealthCheckResult, HealthCheckStart } from './health-check-probe.ts';
+import { ProbeAttempt } from './health-check-probe.ts';
+import type { HealthCheckDialer, HealthCheckDone, HealthCheckProbe, HealthCheckStart } from './health-check-probe.ts';
 import type { UpstreamHost } from './host.ts';
 
 /** The tcp_health_check part of a health check config. */
@@ -39,10 +40,6 @@ export function tcpHealthCheck(config: TcpHealthCheckConfig, dial?: HealthCheckD
   return (host, done) => startTcpCheck(host, send, receive, done, dial);
 }
 
-function networkFailure(reason: string): HealthCheckResult {
-  return { ok: false, type: 'NETWORK', reason };
-}
-
 function startTcpCheck(
   host: UpstreamHost,
   send: Buffer | undefined,
@@ -50,39 +47,25 @@ function startTcpCheck(
   done: HealthCheckDone,
   dial: HealthCheckDialer | undefined,
 ): HealthCheckProbe {
-  let finished = false;
-  let socket: Socket | undefined;
-  const finish = (result: HealthCheckResult): void => {
-    if (finished) return;
-    finished = true;
-    done(result);
-  };
-  const probe: HealthCheckProbe = {
-    cancel(): void {
-      finished = true;
-      socket?.destroy();
-    },
-  };
-
+  const attempt = new ProbeAttempt(done);
   // Through the cluster's transport socket (TLS) when it has one: "connected" is then the end of the handshake.
   let onReady: () => void = () => undefined;
   const viaTransport = dial?.(host, [], () => onReady());
+  let s: Socket;
   try {
-    socket = viaTransport ?? (host.socket.kind === 'pipe' ? connect({ path: host.socket.path }) : connect({ host: host.socket.host, port: host.socket.port }));
+    s = viaTransport ?? (host.socket.kind === 'pipe' ? connect({ path: host.socket.path }) : connect({ host: host.socket.host, port: host.socket.port }));
   } catch (err) {
-    const reason = `connect failed: ${(err as Error).message}`;
-    queueMicrotask(() => finish(networkFailure(reason)));
-    return probe;
+    return attempt.failToStart(`connect failed: ${(err as Error).message}`);
   }
-  const s = socket;
+  attempt.connection = s;
   let received: Buffer = Buffer.alloc(0);
 
-  s.on('error', (err: NodeJS.ErrnoException) => finish(networkFailure(err.code ?? err.message)));
-  s.on('close', () => finish(networkFailure('connection closed before the expected bytes arrived')));
+  s.on('error', (err: NodeJS.ErrnoException) => attempt.failNetwork(err.code ?? err.message));
+  s.on('close', () => attempt.failNetwork('connection closed before the expected bytes arrived'));
   const connected = (): void => {
     if (receive.length > 0) return;
     // Connect-only check (send, if any, was queued before connecting).
-    finish({ ok: true });
+    attempt.finish({ ok: true });
     if (send === undefined) s.destroy();
     else s.end(() => s.destroy());
   };
@@ -92,12 +75,12 @@ function startTcpCheck(
     s.on('data', (chunk: Buffer) => {
       received = received.length === 0 ? chunk : Buffer.concat([received, chunk]);
       if (payloadMatches(receive, received)) {
-        finish({ ok: true });
+        attempt.finish({ ok: true });
         s.destroy();
       }
     });
   }
   // Written before the connection is up, as Envoy does; the socket queues it.
   if (send !== undefined) s.write(send);
-  return probe;
+  return attempt;
 }

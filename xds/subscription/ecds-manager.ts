@@ -27,6 +27,7 @@ import type { Counter, StatsScope } from '../../sidecar/contracts/stats.ts';
 import type { TypeUpdate } from '../ads/ads-client.ts';
 import type { ProtoJson } from '../proto/json.ts';
 import { parseDiscoveredConfig } from './ecds-config.ts';
+import { AdsNames, InitialFetches } from './per-name-subscription.ts';
 
 /** The ECDS resource type. */
 export const EXTENSION_CONFIG = 'type.googleapis.com/envoy.config.core.v3.TypedExtensionConfig';
@@ -86,9 +87,8 @@ export class EcdsManager implements ExtensionConfigProvider {
   private readonly opts: EcdsManagerOptions;
   private readonly groups = new Map<string, readonly EcdsRef[]>();
   private readonly configs = new Map<string, ConfigState>();
-  private ads: ((names: readonly string[]) => void) | undefined;
-  private adsSent = '';
-  private waiters: Array<{ names: readonly string[]; resolve: () => void }> = [];
+  private readonly ads = new AdsNames();
+  private readonly fetches = new InitialFetches(this.configs);
   private closed = false;
 
   constructor(opts: EcdsManagerOptions) {
@@ -97,8 +97,7 @@ export class EcdsManager implements ExtensionConfigProvider {
 
   /** Lets the names be subscribed on the ADS stream. */
   attachAds(subscribe: (names: readonly string[]) => void): void {
-    this.ads = subscribe;
-    this.adsSent = '';
+    this.ads.attach(subscribe);
     this.subscribe();
   }
 
@@ -141,12 +140,12 @@ export class EcdsManager implements ExtensionConfigProvider {
     for (const rs of this.groups.values()) for (const r of rs) if (!needed.has(r.discovery.name)) needed.set(r.discovery.name, r);
     for (const [name, st] of [...this.configs]) {
       if (needed.has(name)) continue;
-      if (st.timer) clearTimeout(st.timer);
+      this.fetches.stopTimer(st);
       this.configs.delete(name);
     }
     for (const [name, r] of needed) if (!this.configs.has(name)) this.configs.set(name, this.newState(name, r.discovery.initialFetchTimeoutMs));
     this.subscribe();
-    this.wake();
+    this.fetches.wake();
   }
 
   /** The names a listener with these references must wait for (no config yet, no default applied without warming). */
@@ -161,13 +160,12 @@ export class EcdsManager implements ExtensionConfigProvider {
 
   /** True when each name has a config, was rejected at first, or timed out (unknown names count as settled). */
   settled(names: readonly string[]): boolean {
-    return names.every((n) => this.configs.get(n)?.settled ?? true);
+    return this.fetches.settled(names);
   }
 
   /** Resolves once settled(names). */
   whenSettled(names: readonly string[]): Promise<void> {
-    if (this.settled(names)) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ names, resolve }));
+    return this.fetches.whenSettled(names);
   }
 
   /** Accepted configs for /config_dump. */
@@ -195,7 +193,7 @@ export class EcdsManager implements ExtensionConfigProvider {
         st.stats.fail.inc();
         errors.push(`extension config '${name}': ${reason}`);
         this.opts.log.warn({ name, version, reason }, 'ECDS config rejected; keeping the previous one');
-        this.settle(st);
+        this.fetches.settle(st);
       }
     }
     for (const name of u.removed) {
@@ -208,14 +206,14 @@ export class EcdsManager implements ExtensionConfigProvider {
       st.lastUpdated = new Date();
       this.opts.log.warn({ name }, 'ECDS config removed; the default config (or a 500 for every stream) applies');
     }
-    this.wake();
+    this.fetches.wake();
     return errors;
   }
 
   /** Stops the timers. */
   close(): void {
     this.closed = true;
-    for (const st of this.configs.values()) if (st.timer) clearTimeout(st.timer);
+    for (const st of this.configs.values()) this.fetches.stopTimer(st);
   }
 
   private refsOf(name: string): EcdsRef[] {
@@ -251,7 +249,7 @@ export class EcdsManager implements ExtensionConfigProvider {
     st.lastUpdated = new Date();
     st.stats.reload.inc();
     this.opts.log.info({ name: st.name, version, type: parsed.typeName }, 'ECDS config updated');
-    this.settle(st);
+    this.fetches.settle(st);
     return undefined;
   }
 
@@ -268,38 +266,14 @@ export class EcdsManager implements ExtensionConfigProvider {
       settled: false,
       timer: undefined,
     };
-    if (initialFetchTimeoutMs > 0) {
-      st.timer = setTimeout(() => {
-        st.timer = undefined;
-        if (st.settled || this.configs.get(name) !== st) return;
-        st.stats.fail.inc();
-        this.opts.log.warn({ name, timeoutMs: initialFetchTimeoutMs }, 'ECDS initial fetch timed out; the default config (or a 500 for every stream) applies');
-        this.settle(st);
-        this.wake();
-      }, initialFetchTimeoutMs);
-      st.timer.unref();
-    }
+    this.fetches.startTimer(name, st, initialFetchTimeoutMs, () => {
+      st.stats.fail.inc();
+      this.opts.log.warn({ name, timeoutMs: initialFetchTimeoutMs }, 'ECDS initial fetch timed out; the default config (or a 500 for every stream) applies');
+    });
     return st;
   }
 
-  private settle(st: ConfigState): void {
-    st.settled = true;
-    if (st.timer) clearTimeout(st.timer);
-    st.timer = undefined;
-  }
-
-  private wake(): void {
-    const left: typeof this.waiters = [];
-    for (const w of this.waiters) (this.settled(w.names) ? w.resolve() : left.push(w));
-    this.waiters = left;
-  }
-
   private subscribe(): void {
-    if (!this.ads) return;
-    const names = [...this.configs.keys()].sort();
-    const sig = names.join('\n');
-    if (sig === this.adsSent) return;
-    this.adsSent = sig;
-    this.ads(names);
+    this.ads.update([...this.configs.keys()].sort());
   }
 }

@@ -22,6 +22,7 @@ import { AdsClient, type TypeUpdate } from '../ads/ads-client.ts';
 import { SDS_DELTA_PATH, SDS_SOTW_PATH, SECRET } from '../ads/discovery-messages.ts';
 import { nodeMessage } from '../ads/node.ts';
 import type { ProtoJson } from '../proto/json.ts';
+import { AdsNames, InitialFetches } from './per-name-subscription.ts';
 import { sdsTarget, type SdsRef, type SdsSource } from './sds-refs.ts';
 
 /** Where accepted secrets go (the server's secret store, behind a material check). */
@@ -93,9 +94,8 @@ export class SdsManager {
   private readonly groups = new Map<string, readonly SdsRef[]>();
   private readonly secrets = new Map<string, SecretState>();
   private readonly streams = new Map<string, Stream>();
-  private ads: ((names: readonly string[]) => void) | undefined;
-  private adsSent = '';
-  private waiters: Array<{ names: readonly string[]; resolve: () => void }> = [];
+  private readonly ads = new AdsNames();
+  private readonly fetches = new InitialFetches(this.secrets);
   private closed = false;
 
   constructor(opts: SdsManagerOptions) {
@@ -104,8 +104,7 @@ export class SdsManager {
 
   /** Lets `{ ads: {} }` secrets be subscribed on the ADS stream. */
   attachAds(subscribe: (names: readonly string[]) => void): void {
-    this.ads = subscribe;
-    this.adsSent = '';
+    this.ads.attach(subscribe);
     this.subscribeAds();
   }
 
@@ -155,14 +154,14 @@ export class SdsManager {
     for (const rs of this.groups.values()) for (const r of rs) if (r.source.kind !== 'static' && !needed.has(r.name)) needed.set(r.name, r.source);
     for (const [name, st] of [...this.secrets]) {
       if (needed.get(name) && sourceKey(needed.get(name)!) === sourceKey(st.source)) continue;
-      if (st.timer) clearTimeout(st.timer);
+      this.fetches.stopTimer(st);
       this.secrets.delete(name);
       if (st.raw) this.opts.sink.remove(name);
     }
     for (const [name, source] of needed) if (!this.secrets.has(name)) this.secrets.set(name, this.newState(name, source));
     this.subscribeAds();
     this.subscribeStreams();
-    this.wake();
+    this.fetches.wake();
   }
 
   /** Names of every dynamic secret needed. */
@@ -172,13 +171,12 @@ export class SdsManager {
 
   /** True when every named dynamic secret has settled (static and unknown names count as settled). */
   settled(names: readonly string[]): boolean {
-    return names.every((n) => this.secrets.get(n)?.settled ?? true);
+    return this.fetches.settled(names);
   }
 
   /** Resolves once settled(names). */
   whenSettled(names: readonly string[]): Promise<void> {
-    if (this.settled(names)) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push({ names, resolve }));
+    return this.fetches.whenSettled(names);
   }
 
   /** Dynamic secrets for /config_dump: active (arrived) and warming (not yet). */
@@ -213,14 +211,14 @@ export class SdsManager {
         st.stats.rejected.inc();
         errors.push(`secret '${name}': ${reason}`);
         this.opts.log.warn({ secret: name, version: u.versionInfo || r.version, reason }, 'SDS secret rejected; keeping the previous one');
-        this.settle(st);
+        this.fetches.settle(st);
       } else {
         st.stats.success.inc();
       }
     }
     // Envoy ignores an SDS removal: the secret is removed when nothing references it.
     for (const name of u.removed) if (this.secrets.get(name)) this.opts.log.info({ secret: name }, 'SDS server removed a secret still in use; keeping it');
-    this.wake();
+    this.fetches.wake();
     return errors;
   }
 
@@ -229,7 +227,7 @@ export class SdsManager {
     this.closed = true;
     for (const s of this.streams.values()) s.client.close();
     this.streams.clear();
-    for (const st of this.secrets.values()) if (st.timer) clearTimeout(st.timer);
+    for (const st of this.secrets.values()) this.fetches.stopTimer(st);
   }
 
   private apply(st: SecretState, value: ProtoJson, version: string): string | undefined {
@@ -248,7 +246,7 @@ export class SdsManager {
     st.versionInfo = version;
     st.lastUpdated = new Date();
     this.opts.log.info({ secret: st.name, version }, 'SDS secret updated');
-    this.settle(st);
+    this.fetches.settle(st);
     return undefined;
   }
 
@@ -271,30 +269,11 @@ export class SdsManager {
       raw: undefined,
       rawText: undefined,
     };
-    if (source.initialFetchTimeoutMs > 0) {
-      st.timer = setTimeout(() => {
-        st.timer = undefined;
-        if (st.settled || this.secrets.get(name) !== st) return;
-        st.stats.initFetchTimeout.inc();
-        this.opts.log.warn({ secret: name, timeoutMs: source.initialFetchTimeoutMs }, 'SDS initial fetch timed out; listeners and clusters using it go on without it');
-        this.settle(st);
-        this.wake();
-      }, source.initialFetchTimeoutMs);
-      st.timer.unref();
-    }
+    this.fetches.startTimer(name, st, source.initialFetchTimeoutMs, () => {
+      st.stats.initFetchTimeout.inc();
+      this.opts.log.warn({ secret: name, timeoutMs: source.initialFetchTimeoutMs }, 'SDS initial fetch timed out; listeners and clusters using it go on without it');
+    });
     return st;
-  }
-
-  private settle(st: SecretState): void {
-    st.settled = true;
-    if (st.timer) clearTimeout(st.timer);
-    st.timer = undefined;
-  }
-
-  private wake(): void {
-    const left: typeof this.waiters = [];
-    for (const w of this.waiters) (this.settled(w.names) ? w.resolve() : left.push(w));
-    this.waiters = left;
   }
 
   private namesOf(key: string): string[] {
@@ -302,12 +281,7 @@ export class SdsManager {
   }
 
   private subscribeAds(): void {
-    if (!this.ads) return;
-    const names = this.namesOf('ads');
-    const sig = names.join('\n');
-    if (sig === this.adsSent) return;
-    this.adsSent = sig;
-    this.ads(names);
+    this.ads.update(this.namesOf('ads'));
   }
 
   private subscribeStreams(): void {
