@@ -9,6 +9,8 @@
 #   - nginx (worker_processes 1, upstream keepalive 64, proxy_http_version 1.1)
 #   - perf/naive-proxy.mjs: node:http server piped to node:http with a keep-alive Agent, the
 #     issue's "naive Node proxy" reference, so machines of different speed can be compared
+#   - perf/relay-floor.mjs: a Node byte relay with no HTTP (each client connection paired with an
+#     upstream one): the CPU any Node proxy spends per request in node:net and the kernel
 # Pinning on a 2-core box (when taskset exists):
 #   core 0: the proxy under test (sidecar, nginx) -- only one of them is loaded at a time
 #   core 1: wrk (-t1 -c50) and the upstream (both targets pay the same load generator/upstream cost)
@@ -28,7 +30,7 @@ WRITE=0
 for a in "$@"; do
   case "$a" in
     --write) WRITE=1 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "unknown argument: $a" >&2; exit 2 ;;
   esac
 done
@@ -42,29 +44,13 @@ NGINX_BIN="$(command -v nginx)"
 perf_pinning
 perf_tmpdir http1-keepalive
 
-read -r UP_PORT SC_PORT SC_ADMIN NG_PORT NV_PORT < <("$NODE" "$HERE/free-port.mjs" 5)
+read -r UP_PORT SC_PORT SC_ADMIN NG_PORT NV_PORT RF_PORT < <("$NODE" "$HERE/free-port.mjs" 6)
 
 # ---- upstream ---------------------------------------------------------------
 start_upstream "$UP_PORT"
 
 # ---- sidecar ----------------------------------------------------------------
-{
-  cat <<EOF
-node: { id: perf-sidecar, cluster: perf }
-admin:
-  address:
-    socket_address: { address: 127.0.0.1, port_value: $SC_ADMIN }
-static_resources:
-  listeners:
-  - name: perf_listener
-    address:
-      socket_address: { address: 127.0.0.1, port_value: $SC_PORT }
-    filter_chains:
-    - filters:
-EOF
-  sidecar_hcm perf_http
-  sidecar_cluster "$UP_PORT"
-} >"$TMP/bootstrap.yaml"
+sidecar_bootstrap "$SC_PORT" "$SC_ADMIN" "$UP_PORT" >"$TMP/bootstrap.yaml"
 start_sidecar "$TMP/bootstrap.yaml" "$SC_ADMIN"
 wait_http "http://127.0.0.1:$SC_PORT/"
 
@@ -81,12 +67,19 @@ NV_PID=$!; PIDS+=("$NV_PID")
 wait_http "http://127.0.0.1:$NV_PORT/"
 naive_pids() { echo "$NV_PID"; }
 
+# ---- the floor: a Node byte relay with no HTTP (perf/relay-floor.mjs) ----------
+"${PIN_PROXY[@]}" "$NODE" "$HERE/relay-floor.mjs" "$RF_PORT" "$UP_PORT" >"$TMP/relay.log" 2>&1 &
+RF_PID=$!; PIDS+=("$RF_PID")
+wait_http "http://127.0.0.1:$RF_PORT/"
+relay_pids() { echo "$RF_PID"; }
+
 # ---- measurements (perf/lib.sh) -------------------------------------------
 RAW="$TMP/wrk-raw.txt"; : >"$RAW"
 measure_wrk "direct upstream (node:http)" "http://127.0.0.1:$UP_PORT/" ""
 measure_wrk "themis-sidecar" "http://127.0.0.1:$SC_PORT/" sidecar_pids
 measure_wrk "nginx $(nginx_version)" "http://127.0.0.1:$NG_PORT/" nginx_pids
 measure_wrk "naive Node proxy (node:http + keep-alive Agent)" "http://127.0.0.1:$NV_PORT/" naive_pids
+measure_wrk "floor: Node byte relay, no HTTP (node:net, 1:1 connections)" "http://127.0.0.1:$RF_PORT/" relay_pids
 
 # ---- report -----------------------------------------------------------------
 REPORT="$TMP/report.md"
@@ -107,6 +100,8 @@ REPORT="$TMP/report.md"
     printf "- same run, CPU per request: sidecar = %.2f x nginx = %.2f x the naive Node proxy", s/n, s/v
     printf " (issue 2 set 25 us where nginx cost ~10 us and a naive Node proxy ~45 us: 2.5 x nginx, 0.56 x naive;"
     printf " this run: nginx %.1f us, naive %.1f us)\n", n, v }'
+  awk -v s="${CPUS[1]}" -v f="${CPUS[4]}" 'BEGIN {
+    printf "- the floor (a Node byte relay: node:net reads and writes and the kernel, no HTTP) is %.1f us of the sidecar'"'"'s %.1f us; HTTP, routing, headers and stats add %.1f us\n", f, s, s-f }'
   echo "- sidecar: \`--log-level error\`, HCM -> router -> STATIC cluster (1 endpoint), no health checks; nginx: upstream keepalive 64, proxy_http_version 1.1, access_log off"
 } >"$REPORT"
 echo

@@ -113,6 +113,25 @@ sidecar_cluster() { # UPSTREAM_PORT: the `clusters:` list (2-space indent)
               socket_address: { address: 127.0.0.1, port_value: $1 }
 EOF
 }
+# sidecar_bootstrap LISTEN_PORT ADMIN_PORT UPSTREAM_PORT > bootstrap.yaml: one plain HTTP listener
+# (HCM -> router) in front of the STATIC cluster perf_upstream; admin on ADMIN_PORT.
+sidecar_bootstrap() {
+  cat <<EOF
+node: { id: perf-sidecar, cluster: perf }
+admin:
+  address:
+    socket_address: { address: 127.0.0.1, port_value: $2 }
+static_resources:
+  listeners:
+  - name: perf_listener
+    address:
+      socket_address: { address: 127.0.0.1, port_value: $1 }
+    filter_chains:
+    - filters:
+EOF
+  sidecar_hcm perf_http
+  sidecar_cluster "$3"
+}
 # start_sidecar BOOTSTRAP ADMIN_PORT: on the proxy core; sets SC_PID; waits for /ready.
 start_sidecar() {
   # shellcheck disable=SC2086
