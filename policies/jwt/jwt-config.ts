@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
+import { compileHeaderMatcher, headerValue, matchesHeaders, type HeaderValues } from '../../xds/translate/header-matcher.ts';
 import { bool, durationMs, inlineData, int, list, msg, regexMatcher, str, stringMatcher, type Json } from '../../xds/translate/proto-values.ts';
 import { parseJwks, type JwkEntry, type RemoteJwksSpec } from './jwks.ts';
 import { JWT_STATUS } from './jwt-status.ts';
@@ -54,7 +55,7 @@ export type JwtRequirement =
   | { readonly kind: 'allow_missing_or_failed' };
 
 /** Request headers as the rules see them. */
-export type RuleHeaders = Readonly<Record<string, string | readonly string[] | undefined>>;
+export type RuleHeaders = HeaderValues;
 
 /** One RequirementRule: the first rule whose match holds gives the requirement (none: no verification). */
 export interface JwtRule {
@@ -193,11 +194,6 @@ export function parseRequirement(v: unknown, p: string, providers: ReadonlyMap<s
   throw new ConfigError(p, 'requirement needs one of provider_name, provider_and_audiences, requires_any, requires_all, allow_missing, allow_missing_or_failed');
 }
 
-function headerOf(h: RuleHeaders, name: string): string | undefined {
-  const v = h[name];
-  return v === undefined ? undefined : typeof v === 'string' ? v : v.join(',');
-}
-
 /** A RequirementRule.match (RouteMatch): path specifier, case_sensitive, headers, query_parameters. */
 function parseRuleMatch(m: Json, p: string): (h: RuleHeaders) => boolean {
   for (const k of ['grpc', 'tls_context', 'connect_matcher', 'dynamic_metadata', 'path_match_policy', 'filter_state', 'runtime_fraction']) {
@@ -213,7 +209,7 @@ function parseRuleMatch(m: Json, p: string): (h: RuleHeaders) => boolean {
     const x = norm(m['path_separated_prefix']);
     path = (s) => { const n = norm(s); return n === x || n.startsWith(`${x}/`); };
   } else throw new ConfigError(p, 'rule match needs one of prefix, path, safe_regex, path_separated_prefix');
-  const headers = list(m['headers']).map((h, i) => headerTest(h, `${p}.headers[${i}]`));
+  const headers = list(m['headers']).map((h, i) => compileHeaderMatcher(h, `${p}.headers[${i}]`));
   const params = list(m['query_parameters']).map((q, i) => {
     const qp = `${p}.query_parameters[${i}]`;
     const name = str(q['name']);
@@ -223,40 +219,15 @@ function parseRuleMatch(m: Json, p: string): (h: RuleHeaders) => boolean {
     return (qs: URLSearchParams) => qs.has(name) === want;
   });
   return (h) => {
-    const raw = headerOf(h, ':path') ?? '';
+    const raw = headerValue(h, ':path') ?? '';
     const q = raw.indexOf('?');
     if (!path(q < 0 ? raw : raw.slice(0, q))) return false;
-    for (const t of headers) if (!t(h)) return false;
+    for (const t of headers) if (!matchesHeaders(t, h)) return false;
     if (params.length) {
       const qs = new URLSearchParams(q < 0 ? '' : raw.slice(q + 1));
       for (const t of params) if (!t(qs)) return false;
     }
     return true;
-  };
-}
-
-/** A route HeaderMatcher (Envoy's semantics: a missing header matches only present_match false). */
-function headerTest(h: Json, p: string): (hs: RuleHeaders) => boolean {
-  const name = str(h['name']).toLowerCase();
-  if (!name) throw new ConfigError(`${p}.name`, 'header name is required');
-  const invert = h['invert_match'] === true;
-  let base: (v: string) => boolean;
-  let presence: boolean | undefined;
-  if (typeof h['exact_match'] === 'string') { const x = h['exact_match']; base = (v) => v === x; }
-  else if (h['safe_regex_match'] !== undefined) { const re = regexMatcher(h['safe_regex_match'], `${p}.safe_regex_match`); base = (v) => re.test(v); }
-  else if (typeof h['present_match'] === 'boolean') { presence = h['present_match']; base = () => true; }
-  else if (typeof h['prefix_match'] === 'string') { const x = h['prefix_match']; base = (v) => v.startsWith(x); }
-  else if (typeof h['suffix_match'] === 'string') { const x = h['suffix_match']; base = (v) => v.endsWith(x); }
-  else if (typeof h['contains_match'] === 'string') { const x = h['contains_match']; base = (v) => v.includes(x); }
-  else if (h['string_match'] !== undefined) base = stringMatcher(h['string_match'], `${p}.string_match`);
-  else if (h['range_match'] !== undefined) throw new ConfigError(`${p}.range_match`, 'range_match is not supported in jwt_authn rules');
-  else { presence = true; base = () => true; }
-  return (hs) => {
-    let v = headerOf(hs, name);
-    if (v === undefined && h['treat_missing_header_as_empty'] === true) v = '';
-    if (presence !== undefined) return (v !== undefined) === (presence !== invert);
-    if (v === undefined) return false;
-    return base(v) !== invert;
   };
 }
 

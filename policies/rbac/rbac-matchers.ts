@@ -1,8 +1,7 @@
 /**
  * The leaf matchers of Envoy's RBAC (envoy.config.rbac.v3), compiled from
  * canonical proto JSON into predicates over RbacAttributes: HeaderMatcher
- * (Envoy's HeaderUtility semantics: values of a repeated header joined with
- * ',', a missing header matches only `present_match: false`), PathMatcher
+ * (the one shared with routes, xds/translate/header-matcher.ts), PathMatcher
  * (the path without query and fragment), CidrRange, Int32Range,
  * MetadataMatcher with ValueMatcher, and filter_state string matching.
  * Every field we do not implement is refused with its path.
@@ -10,46 +9,17 @@
 import { isIP } from 'node:net';
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import { ipBits } from '../../sidecar/contracts/ip-address.ts';
-import { int, list, msg, regexMatcher, str, stringMatcher, type Json, type StringMatch } from '../../xds/translate/proto-values.ts';
-import type { RbacAttributes, RbacHeaders } from './rbac-attributes.ts';
+import { compileHeaderMatcher, headerValue, matchesHeaders } from '../../xds/translate/header-matcher.ts';
+import { int, list, msg, str, stringMatcher, type Json, type StringMatch } from '../../xds/translate/proto-values.ts';
+import type { RbacAttributes } from './rbac-attributes.ts';
 
 /** A compiled predicate over the attributes. */
 export type AttributeTest = (a: RbacAttributes) => boolean;
 
-/** A header's value as Envoy's matchers see it: repeated values joined with ','. */
-export function headerValue(h: RbacHeaders | undefined, name: string): string | undefined {
-  const v = h?.[name];
-  if (v === undefined) return undefined;
-  return typeof v === 'string' ? v : v.join(',');
-}
-
-/** Compiles an envoy.config.route.v3.HeaderMatcher. */
+/** Compiles an envoy.config.route.v3.HeaderMatcher over the request headers. */
 export function headerMatcher(h: Json, p: string): AttributeTest {
-  const name = str(h['name']).toLowerCase();
-  if (!name) throw new ConfigError(`${p}.name`, 'header name is required');
-  const invert = h['invert_match'] === true;
-  const missingEmpty = h['treat_missing_header_as_empty'] === true;
-  let base: (v: string) => boolean;
-  let presence: boolean | undefined;
-  if (typeof h['exact_match'] === 'string') { const x = h['exact_match']; base = (v) => v === x; }
-  else if (h['safe_regex_match'] !== undefined) { const re = regexMatcher(h['safe_regex_match'], `${p}.safe_regex_match`); base = (v) => re.test(v); }
-  else if (h['range_match'] !== undefined) {
-    const rm = msg(h['range_match']) ?? {};
-    const start = int(rm['start'], 0), end = int(rm['end'], 0);
-    base = (v) => /^-?\d+$/.test(v) && Number(v) >= start && Number(v) < end;
-  } else if (typeof h['present_match'] === 'boolean') { presence = h['present_match']; base = () => true; }
-  else if (typeof h['prefix_match'] === 'string') { const x = h['prefix_match']; base = (v) => v.startsWith(x); }
-  else if (typeof h['suffix_match'] === 'string') { const x = h['suffix_match']; base = (v) => v.endsWith(x); }
-  else if (typeof h['contains_match'] === 'string') { const x = h['contains_match']; base = (v) => v.includes(x); }
-  else if (h['string_match'] !== undefined) base = stringMatcher(h['string_match'], `${p}.string_match`);
-  else { presence = true; base = () => true; } // no specifier: the header must be present
-  return (a) => {
-    let v = headerValue(a.headers, name);
-    if (v === undefined && missingEmpty) v = '';
-    if (presence !== undefined) return (v !== undefined) === (presence !== invert);
-    if (v === undefined) return false; // a missing header never matches, inverted or not
-    return base(v) !== invert;
-  };
+  const m = compileHeaderMatcher(h, p);
+  return (a) => matchesHeaders(m, a.headers);
 }
 
 /** Compiles an envoy.type.matcher.v3.PathMatcher: the :path without query and fragment. */

@@ -7,8 +7,8 @@
  */
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { HeaderMap } from '../../sidecar/contracts/http-filter.ts';
+import { compileHeaderMatcher, matchesHeaders } from '../../xds/translate/header-matcher.ts';
 import { int, list, msg, str, type Json } from '../../xds/translate/proto-values.ts';
-import { parseHeaderMatcher } from './route/route-config.ts';
 
 /** What a filter is evaluated on. */
 export interface LogFilterInput {
@@ -44,11 +44,8 @@ export function parseLogFilter(f: Json, p: string): LogFilter {
     return (x) => c(Math.round(x.durationMs));
   }
   if (f['header_filter'] !== undefined) {
-    const hm = parseHeaderMatcher(msg(msg(f['header_filter'])!['header'])!, `${p}.header_filter.header`);
-    return (x) => {
-      const v = x.requestHeaders[hm.name];
-      return hm.test(Array.isArray(v) ? v.join(',') : v);
-    };
+    const hm = compileHeaderMatcher(msg(msg(f['header_filter'])?.['header']) ?? {}, `${p}.header_filter.header`);
+    return (x) => matchesHeaders(hm, x.requestHeaders);
   }
   if (f['response_flag_filter'] !== undefined) {
     const flags = (msg(f['response_flag_filter'])!['flags'] as string[] | undefined) ?? [];

@@ -8,13 +8,8 @@ import { ConfigError } from '../../../sidecar/contracts/errors.ts';
 import {
   bool, durationMs, inlineData, int, list, msg, re2, regexMatcher, str, stringMatcher, type Json, type StringMatch,
 } from '../../../xds/translate/proto-values.ts';
+import { compileHeaderMatcher, type HeaderMatcher } from '../../../xds/translate/header-matcher.ts';
 import { parseHeaderMutation, type HeaderMutation } from './header-mutation.ts';
-
-/** A compiled HeaderMatcher. */
-export interface HeaderMatch {
-  readonly name: string;
-  readonly test: (value: string | undefined) => boolean;
-}
 
 /** A compiled QueryParameterMatcher. */
 export interface QueryMatch {
@@ -111,7 +106,7 @@ export interface DirectResponseAction {
 export interface Route {
   readonly name: string;
   readonly path: PathMatch;
-  readonly headers: readonly HeaderMatch[];
+  readonly headers: readonly HeaderMatcher[];
   readonly query: readonly QueryMatch[];
   readonly grpc: boolean;
   readonly action: ForwardAction | RedirectAction | DirectResponseAction;
@@ -252,7 +247,7 @@ function parseRoute(r: Json, p: string, env: RouteParseEnv, referenced: Set<stri
   else throw new ConfigError(`${p}.match`, 'one of prefix, path, safe_regex, path_separated_prefix is required');
   if (m['runtime_fraction'] !== undefined) throw new ConfigError(`${p}.match.runtime_fraction`, 'runtime_fraction is not supported (would route differently than configured)');
   if (m['dynamic_metadata'] !== undefined || m['filter_state'] !== undefined) throw new ConfigError(`${p}.match`, 'metadata/filter_state route matching is not supported');
-  const headers = list(m['headers']).map((h, i) => parseHeaderMatcher(h, `${p}.match.headers[${i}]`));
+  const headers = list(m['headers']).map((h, i) => compileHeaderMatcher(h, `${p}.match.headers[${i}]`));
   const query = list(m['query_parameters']).map((q, i) => parseQueryMatcher(q, `${p}.match.query_parameters[${i}]`));
   const grpc = m['grpc'] !== undefined;
 
@@ -281,36 +276,6 @@ function parseRoute(r: Json, p: string, env: RouteParseEnv, referenced: Set<stri
     requestHeaders: parseHeaderMutation(r, 'request', p),
     responseHeaders: parseHeaderMutation(r, 'response', p),
   });
-}
-
-/** Parses an envoy.config.route.v3.HeaderMatcher. */
-export function parseHeaderMatcher(h: Json, p: string): HeaderMatch {
-  const name = str(h['name']).toLowerCase();
-  if (!name) throw new ConfigError(`${p}.name`, 'header name is required');
-  const invert = h['invert_match'] === true;
-  const missingEmpty = h['treat_missing_header_as_empty'] === true;
-  let base: (v: string) => boolean;
-  let presence: boolean | undefined;
-  if (typeof h['exact_match'] === 'string') { const x = h['exact_match']; base = (v) => v === x; }
-  else if (h['safe_regex_match'] !== undefined) { const re = regexMatcher(h['safe_regex_match'], `${p}.safe_regex_match`); base = (v) => re.test(v); }
-  else if (h['range_match'] !== undefined) {
-    const rm = msg(h['range_match'])!;
-    const start = int(rm['start'], 0), end = int(rm['end'], 0);
-    base = (v) => /^-?\d+$/.test(v) && Number(v) >= start && Number(v) < end;
-  } else if (typeof h['present_match'] === 'boolean') { presence = h['present_match']; base = () => true; }
-  else if (typeof h['prefix_match'] === 'string') { const x = h['prefix_match']; base = (v) => v.startsWith(x); }
-  else if (typeof h['suffix_match'] === 'string') { const x = h['suffix_match']; base = (v) => v.endsWith(x); }
-  else if (typeof h['contains_match'] === 'string') { const x = h['contains_match']; base = (v) => v.includes(x); }
-  else if (h['string_match'] !== undefined) base = stringMatcher(h['string_match'], `${p}.string_match`);
-  else { presence = true; base = () => true; } // no specifier: header must be present
-  const test = (raw: string | undefined): boolean => {
-    let v = raw;
-    if (v === undefined && missingEmpty) v = '';
-    if (presence !== undefined) return (v !== undefined) === (presence !== invert);
-    if (v === undefined) return false; // a missing header never matches, inverted or not
-    return base(v) !== invert;
-  };
-  return Object.freeze({ name, test });
 }
 
 function parseQueryMatcher(q: Json, p: string): QueryMatch {

@@ -230,6 +230,30 @@ describe('header matchers', () => {
     expect(pick(one({ name: 'x', string_match: { exact: '' }, treat_missing_header_as_empty: true }), '/')).toBe('r0');
   });
 
+  test('an empty exact_match matches any value of a present header, as Envoy', () => {
+    const x = one({ name: 'x', exact_match: '' });
+    expect(pick(x, '/', { x: 'anything' })).toBe('r0');
+    expect(pick(x, '/', { x: '' })).toBe('r0');
+    expect(pick(x, '/')).toBeUndefined();
+    expect(pick(one({ name: 'x', exact_match: '', invert_match: true }), '/', { x: 'anything' })).toBeUndefined();
+  });
+
+  test('range_match reads the value as absl::SimpleAtoi does (sign, surrounding spaces, int64)', () => {
+    const x = one({ name: 'n', range_match: { start: '0', end: '10' } });
+    expect(pick(x, '/', { n: '+5' })).toBe('r0');
+    expect(pick(x, '/', { n: ' 5\t' })).toBe('r0');
+    expect(pick(x, '/', { n: '- 5' })).toBeUndefined();
+    expect(pick(x, '/', { n: '99999999999999999999' })).toBeUndefined();
+    const big = one({ name: 'n', range_match: { start: '9007199254740993', end: '9007199254740994' } });
+    expect(pick(big, '/', { n: '9007199254740993' })).toBe('r0');
+    expect(pick(big, '/', { n: '9007199254740992' })).toBeUndefined();
+  });
+
+  test('a repeated header is matched on its values joined with \',\'', () => {
+    expect(pick(one({ name: 'x', exact_match: 'a,b' }), '/', { x: ['a', 'b'] })).toBe('r0');
+    expect(pick(one({ name: 'x', exact_match: 'a' }), '/', { x: ['a', 'b'] })).toBeUndefined();
+  });
+
   test('every header matcher of a route must match', () => {
     const x = routesTable({ prefix: '/', headers: [{ name: 'a', exact_match: '1' }, { name: 'b', exact_match: '2' }] }, { prefix: '/' });
     expect(pick(x, '/', { a: '1', b: '2' })).toBe('r0');

@@ -26,8 +26,8 @@ import { Continue, StopIteration, type HeaderMap, type HttpFilter, type HttpFilt
 import { ConfigError, type ParseResult } from '../../../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry, HttpFilterExtension } from '../../../../sidecar/contracts/extension.ts';
 import type { Counter, Gauge } from '../../../../sidecar/contracts/stats.ts';
+import { compileHeaderMatcher, matchesHeaders, type HeaderMatcher } from '../../../../xds/translate/header-matcher.ts';
 import { durationMs, list, msg, str, type Json } from '../../../../xds/translate/proto-values.ts';
-import { parseHeaderMatcher, type HeaderMatch } from '../../route/route-config.ts';
 
 /** Type name of the filter config. */
 export const FAULT_TYPE = 'envoy.extensions.filters.http.fault.v3.HTTPFault';
@@ -39,7 +39,7 @@ export type Fraction = number;
 export interface FaultConfig {
   readonly delay?: { readonly fixedMs?: number; readonly fromHeader: boolean; readonly fraction: Fraction };
   readonly abort?: { readonly httpStatus?: number; readonly grpcStatus?: number; readonly fromHeader: boolean; readonly fraction: Fraction };
-  readonly headers: readonly HeaderMatch[];
+  readonly headers: readonly HeaderMatcher[];
   readonly downstreamNodes: readonly string[];
   /** undefined: unlimited. */
   readonly maxActiveFaults: number | undefined;
@@ -90,7 +90,7 @@ export function parseFault(c: Json, path: string, random: () => number = Math.ra
   return Object.freeze({
     delay,
     abort,
-    headers: Object.freeze(list(c['headers']).map((h, i) => parseHeaderMatcher(h, `${path}.headers[${i}]`))),
+    headers: Object.freeze(list(c['headers']).map((h, i) => compileHeaderMatcher(h, `${path}.headers[${i}]`))),
     downstreamNodes: Object.freeze(Array.isArray(c['downstream_nodes']) ? (c['downstream_nodes'] as string[]).map(String) : []),
     maxActiveFaults: c['max_active_faults'] === undefined ? undefined : Number(maf ? maf['value'] ?? 0 : c['max_active_faults']),
     random,
@@ -133,7 +133,8 @@ class FaultFilter implements HttpFilter {
   decodeHeaders(h: HeaderMap): typeof Continue | typeof StopIteration {
     const c = this.cfg;
     if (!c.delay && !c.abort) return Continue;
-    for (const m of c.headers) if (!m.test(first(h[m.name]))) return Continue;
+    // Envoy's HeaderUtility::matchHeaders: a repeated header's values joined with ','.
+    for (const m of c.headers) if (!matchesHeaders(m, h)) return Continue;
     if (c.downstreamNodes.length) {
       const node = first(h['x-envoy-downstream-service-node']);
       if (!node || !c.downstreamNodes.includes(node)) return Continue;

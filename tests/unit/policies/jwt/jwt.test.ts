@@ -246,6 +246,22 @@ describe('requirements and rules', () => {
     expect(r.requirementFor({ ':path': '/q/1?closed' })).toBeDefined();
     expect(r.requirementFor({ ':path': '/other' })).toBeDefined();
   });
+
+  test('rule header matchers are Envoy\'s HeaderMatcher: range_match, repeated values joined with \',\'', () => {
+    const cfg = parseJwtAuthn({
+      providers: { a: { issuer: 'iss-a', local_jwks: { inline_string: JSON.stringify({ keys: [rs.jwk] }) } } },
+      rules: [
+        { match: { prefix: '/', headers: [{ name: 'x-version', range_match: { start: '1', end: '3' } }] } },
+        { match: { prefix: '/', headers: [{ name: 'x-pair', exact_match: 'a,b' }] } },
+        { match: { prefix: '/' }, requires: { provider_name: 'a' } },
+      ],
+    }, 'jwt');
+    const r = new JwtAuthenticator(cfg, runtime());
+    expect(r.requirementFor({ ':path': '/', 'x-version': '2' })).toBeUndefined();
+    expect(r.requirementFor({ ':path': '/', 'x-version': '3' })).toBeDefined();
+    expect(r.requirementFor({ ':path': '/', 'x-pair': ['a', 'b'] })).toBeUndefined();
+    expect(r.requirementFor({ ':path': '/', 'x-pair': 'a' })).toBeDefined();
+  });
 });
 
 describe('config', () => {
