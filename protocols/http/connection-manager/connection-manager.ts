@@ -65,7 +65,7 @@ export class HttpConnectionManager {
       },
     });
     this.h2.on('session', (s: http2.ServerHttp2Session) => this.onH2Session(s));
-    this.h2.on('stream', (stream, headers, flags) => this.onH2Stream(stream, headers, flags));
+    this.h2.on('stream', (stream, headers, flags, rawHeaders) => this.onH2Stream(stream, headers, flags, rawHeaders));
   }
 
   /** The inline route table, or the current RDS one. */
@@ -189,7 +189,7 @@ export class HttpConnectionManager {
     if (this.draining) s.goaway(http2.constants.NGHTTP2_NO_ERROR);
   }
 
-  private onH2Stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number): void {
+  private onH2Stream(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, flags: number, rawHeaders: string[]): void {
     this.stats.streamStart(true);
     stream.on('error', () => undefined); // resets are reported through the router's abort path
     const endStream = (flags & http2.constants.NGHTTP2_FLAG_END_STREAM) !== 0;
@@ -203,7 +203,7 @@ export class HttpConnectionManager {
       this.stats.streamDone();
       return;
     }
-    const ds = new Http2Downstream(stream, headers, endStream);
+    const ds = new Http2Downstream(stream, rawHeaders, endStream);
     new RouterStream(this.config, this.routeTable(), ds, this.connectionInfo(socket), this.host, this.stats, this.filterFactories).run();
   }
 

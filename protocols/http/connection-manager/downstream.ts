@@ -8,6 +8,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import http2 from 'node:http2';
 import { PassThrough, type Readable } from 'node:stream';
 import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
+import { addField } from '../http1-syntax.ts';
 
 /** The downstream side of a stream. */
 export interface Downstream {
@@ -169,16 +170,26 @@ export class Http2Downstream implements Downstream {
   private readonly stream: http2.ServerHttp2Stream;
   private pendingTrailers: HeaderMap | undefined;
 
-  constructor(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders, endStream: boolean) {
+  /**
+   * `rawHeaders` is node:http2's flat [name, value, ...] list: node's header
+   * object joins a repeated field with ", " (cookies with "; "), where Envoy
+   * keeps each value, so matchers see `a,b` on HTTP/2 as on HTTP/1.1.
+   */
+  constructor(stream: http2.ServerHttp2Stream, rawHeaders: readonly string[], endStream: boolean) {
     this.stream = stream;
     const h: HeaderMap = {};
-    for (const k in headers) {
-      if (k === 'te' && headers[k] !== 'trailers') continue;
-      if (k === 'expect' && String(headers[k]).toLowerCase() === '100-continue') continue;
-      h[k] = headers[k] as string | string[];
+    let host: string | undefined;
+    let expectContinue = false;
+    for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+      const k = rawHeaders[i]!;
+      const v = rawHeaders[i + 1]!;
+      if (k === 'te' && v !== 'trailers') continue;
+      if (k === 'expect' && v.toLowerCase() === '100-continue') { expectContinue = true; continue; }
+      if (k === 'host') { host ??= v; continue; }
+      // RFC 9113 8.2.3: cookie crumbs are joined with "; " for the rest of the path.
+      addField(h, k, v, true);
     }
-    if (h[':authority'] === undefined && typeof headers['host'] === 'string') h[':authority'] = headers['host'];
-    delete h['host'];
+    if (h[':authority'] === undefined && host !== undefined) h[':authority'] = host;
     this.headers = h;
     // The upstream client may destroy the body stream once it has read it;
     // destroying an Http2Stream would reset the whole stream, response side
@@ -186,7 +197,7 @@ export class Http2Downstream implements Downstream {
     this.body = endStream ? null : stream.pipe(new PassThrough());
     if (endStream) stream.resume();
     // Expect: 100-continue is answered here, as on HTTP/1.1 (not forwarded).
-    else if (String(headers['expect'] ?? '').toLowerCase() === '100-continue' && !stream.headersSent) {
+    else if (expectContinue && !stream.headersSent) {
       stream.additionalHeaders({ ':status': 100 });
     }
   }
