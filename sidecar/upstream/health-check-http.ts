@@ -16,6 +16,7 @@
 
 import { request } from 'node:http';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeaders, RequestOptions } from 'node:http';
+import type { Socket } from 'node:net';
 import type { HealthCheckConfig } from '../contracts/snapshot.ts';
 import { ProbeAttempt } from './health-check-probe.ts';
 import type { HealthCheckDialer, HealthCheckDone, HealthCheckProbe, HealthCheckStart } from './health-check-probe.ts';
@@ -71,25 +72,30 @@ function startHttpCheck(
 ): HealthCheckProbe {
   const attempt = new ProbeAttempt(done);
   const options: RequestOptions = { method: 'GET', path, headers, agent: false, setHost: false };
-  // Through the cluster's transport socket (TLS) when it has one; node:http
-  // writes the request at once and the TLS socket holds it until secure.
-  const tlsSocket = dial?.(host, ['http/1.1'], () => undefined);
-  if (tlsSocket) {
-    // node:http uses createConnection only without an agent (agent: false would build one).
-    delete options.agent;
-    options.createConnection = () => tlsSocket;
-  }
   if (host.socket.kind === 'pipe') {
     options.socketPath = host.socket.path;
   } else {
     options.host = host.socket.host;
     options.port = host.socket.port;
   }
+  let tlsSocket: Socket | undefined;
   let sent: ClientRequest;
   try {
+    // Through the cluster's transport socket (TLS) when it has one; node:http
+    // writes the request at once and the TLS socket holds it until secure.
+    tlsSocket = dial?.(host, ['http/1.1'], () => undefined);
+    if (tlsSocket) {
+      const dialled = tlsSocket;
+      // node:http uses createConnection only without an agent (agent: false would build one).
+      delete options.agent;
+      options.createConnection = () => dialled;
+    }
     sent = request(options);
   } catch (err) {
-    // Bad header bytes or a bad port: reported like a failed connection, later, as promised.
+    // Bad header bytes, a bad path or port: the connection already dialled
+    // belongs to nobody else, so it goes now; the failure is reported like a
+    // failed connection, later, as promised.
+    tlsSocket?.destroy();
     return attempt.failToStart(`request not sent: ${(err as Error).message}`);
   }
   attempt.connection = sent;

@@ -11,13 +11,18 @@ import { createServer as createHttpServer } from 'node:http';
 import type { IncomingHttpHeaders, IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http';
 import { createServer as createNetServer } from 'node:net';
 import type { AddressInfo, Server as NetServer, Socket } from 'node:net';
+import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createDevCa, issueDevWorkload } from '../../../protocols/tls/dev-pki.ts';
 import type { HealthCheckConfig } from '../../../sidecar/contracts/snapshot.ts';
 import { StatsStore } from '../../../sidecar/stats/store.ts';
 import { HealthChecker } from '../../../sidecar/upstream/health-checker.ts';
+import type { HealthCheckDialer } from '../../../sidecar/upstream/health-check-probe.ts';
 import { UpstreamHost } from '../../../sidecar/upstream/host.ts';
+import { until } from '../../support/wait.ts';
 
 const CLUSTER = 'web';
 
@@ -61,11 +66,12 @@ class Harness {
   capture: () => unknown = () => undefined;
   captured: unknown;
 
-  constructor(cfg: HealthCheckConfig, hosts: readonly UpstreamHost[], onHostChange?: (h: UpstreamHost) => void) {
+  constructor(cfg: HealthCheckConfig, hosts: readonly UpstreamHost[], onHostChange?: (h: UpstreamHost) => void, dial?: HealthCheckDialer) {
     this.checker = new HealthChecker({
       config: cfg,
       clusterName: CLUSTER,
       hosts,
+      dial,
       stats: this.store.scope(`cluster.${CLUSTER}`),
       log: (msg, fields) => this.logs.push({ msg, fields }),
       onHostChange: (host) => {
@@ -385,6 +391,70 @@ describe('TCP health checking', () => {
     const h = new Harness(config({ tcp: { send: Buffer.from('PING\r\n'), receive: [Buffer.from('+PONG')] } }), [host]);
     await h.checker.start();
     expect(host.healthy).toBe(true);
+  });
+});
+
+/** A TLS server answering HTTP/1.1 200 to anything, counting the TCP connections it holds open. */
+async function tlsPeer(): Promise<{ port: number; open: Set<Socket>; accepted: () => number; dial: HealthCheckDialer; dialled: TLSSocket[] }> {
+  const ca = createDevCa({ keyLabel: 'hc-ca' });
+  const cert = issueDevWorkload(ca, { dnsNames: ['web.example.com'], keyLabel: 'hc-web' });
+  const open = new Set<Socket>();
+  let accepted = 0;
+  const server = createTlsServer({ cert: cert.chainPem, key: cert.keyPem, ALPNProtocols: ['http/1.1'] }, (s) => {
+    s.on('error', () => {});
+    s.on('data', () => s.write('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n'));
+  });
+  server.on('connection', (s: Socket) => {
+    accepted++;
+    open.add(s);
+    s.on('close', () => open.delete(s));
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  cleanups.push(async () => {
+    for (const s of open) s.destroy();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+  const port = (server.address() as AddressInfo).port;
+  const dialled: TLSSocket[] = [];
+  // What the cluster's TLS transport socket does: dial, call onReady once secure.
+  const dial: HealthCheckDialer = (host, alpn, onReady) => {
+    if (host.socket.kind !== 'tcp') return undefined;
+    const s = tlsConnect({ host: host.socket.host, port: host.socket.port, servername: 'web.example.com', ca: ca.caPem, ALPNProtocols: [...alpn] }, onReady);
+    s.on('error', () => {});
+    dialled.push(s);
+    return s;
+  };
+  return { port, open, accepted: () => accepted, dial, dialled };
+}
+
+describe('health checks through a transport socket (TLS)', () => {
+  it('passes an HTTP check over TLS and closes the connection afterwards', async () => {
+    const peer = await tlsPeer();
+    const host = tcpHost(peer.port);
+    const h = new Harness(config({ http: http() }), [host], undefined, peer.dial);
+    await h.checker.start();
+    h.checker.stop();
+    expect(host.healthy).toBe(true);
+    expect(peer.dialled.length).toBeGreaterThanOrEqual(1);
+    await until(() => peer.open.size === 0, 5000, 'the TLS peer to see every check connection closed');
+  });
+
+  it.each([
+    ['a request header value the HTTP client refuses', { requestHeaders: { 'x-bad': 'a\nb' } }],
+    ['a path the HTTP client refuses', { path: '/health z' }],
+  ])('destroys the dialled TLS connection when the request cannot be built (%s)', async (_what, over) => {
+    const peer = await tlsPeer();
+    const host = tcpHost(peer.port);
+    const h = new Harness(config({ unhealthyThreshold: 1, http: http(over) }), [host], undefined, peer.dial);
+    await h.checker.start();
+    h.checker.stop();
+    expect(host.healthy).toBe(false);
+    expect(h.counter('network_failure')).toBeGreaterThanOrEqual(1);
+    expect(peer.dialled.length).toBeGreaterThanOrEqual(1);
+    // Destroyed at once by the probe, not by stop() (which knew nothing of the socket).
+    expect(peer.dialled.map((s) => s.destroyed)).not.toContain(false);
+    await until(() => peer.open.size === 0, 5000, 'the TLS peer to see every check connection closed');
   });
 });
 
