@@ -10,7 +10,15 @@
  * `Host.healthy` in place. `HostSet.refresh()` therefore rescans the flags on every pick (O(hosts),
  * no allocation unless something changed) and bumps `version` only when the hosts to use change;
  * policies rebuild their schedule, ring or table lazily when the version they were built at is
- * stale. Priorities, localities and degraded hosts are not modelled (the Host contract has none).
+ * stale.
+ *
+ * A HostSet is one flat list with no priorities or localities of its own: priority levels and
+ * locality weights are handled above it, by priority-load-balancer.ts (with priority-load.ts and
+ * locality-weights.ts), which gives each level and each weighted locality its own policy instance.
+ * Those instances get a panic threshold of 0 (healthy hosts only) or 100 (all hosts), since the
+ * priority load decides whether a level is in panic; the threshold is the cluster's own only when
+ * the policy balances a single-level cluster directly (lb-factory.ts). Degraded hosts have no set
+ * of their own: EDS DEGRADED endpoints count as healthy (xds/translate/cluster.ts).
  */
 
 import { ConfigError } from '../contracts/errors.ts';
