@@ -127,7 +127,7 @@ function parseProvider(name: string, v: Json, p: string): JwtProviderConfig {
       cacheDurationMs: durationMs(remote['cache_duration'], `${rp}.cache_duration`) ?? 600_000,
       asyncFetch: af ? Object.freeze({ failedRefetchMs: durationMs(af['failed_refetch_duration'], `${rp}.async_fetch.failed_refetch_duration`) ?? 1000 }) : undefined,
       retry: rpol ? Object.freeze({
-        numRetries: int(rpol['num_retries'], 1),
+        numRetries: int(rpol['num_retries'], 1, `${rp}.retry_policy.num_retries`),
         baseIntervalMs: durationMs(bo?.['base_interval'], `${rp}.retry_policy.retry_back_off.base_interval`) ?? 1000,
         maxIntervalMs: durationMs(bo?.['max_interval'], `${rp}.retry_policy.retry_back_off.max_interval`) ?? 10_000,
       }) : undefined,
@@ -149,7 +149,7 @@ function parseProvider(name: string, v: Json, p: string): JwtProviderConfig {
     audiences: new Set(strings(v['audiences'], `${p}.audiences`).map(normalizeAudience)),
     requireExpiration: bool(v['require_expiration'], false),
     maxLifetimeS: maxLifetimeMs === undefined ? undefined : Math.floor(maxLifetimeMs / 1000),
-    clockSkewS: int(v['clock_skew_seconds'], 0) || 60,
+    clockSkewS: int(v['clock_skew_seconds'], 0, `${p}.clock_skew_seconds`) || 60,
     localKeys,
     remote: remoteSpec,
     forward: bool(v['forward'], false),
@@ -159,7 +159,7 @@ function parseProvider(name: string, v: Json, p: string): JwtProviderConfig {
     payloadInMetadata: str(v['payload_in_metadata']),
     headerInMetadata: str(v['header_in_metadata']),
     failedStatusInMetadata: str(v['failed_status_in_metadata']),
-    jwtCacheSize: Math.max(0, int(msg(v['jwt_cache_config'])?.['jwt_cache_size'], 100)),
+    jwtCacheSize: Math.max(0, int(msg(v['jwt_cache_config'])?.['jwt_cache_size'], 100, `${p}.jwt_cache_config.jwt_cache_size`)),
     claimToHeaders: Object.freeze(list(v['claim_to_headers']).map((c, i) => {
       const header = str(c['header_name']).toLowerCase(), claim = str(c['claim_name']);
       if (!header || !claim) throw new ConfigError(`${p}.claim_to_headers[${i}]`, 'header_name and claim_name are required');

@@ -104,13 +104,13 @@ export function parsePermission(v: unknown, p: string): RbacMatcher {
     case 'url_path': return node(f, pathMatcher(msg(val) ?? {}, fp));
     case 'destination_ip': { const t = cidrRange(msg(val) ?? {}, fp); return node(f, (a) => t(a.destinationIp)); }
     case 'destination_port': {
-      const port = int(val, -1);
+      const port = int(val, -1, fp);
       if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(fp, 'must be a port in [0, 65535]');
       return node(f, (a) => a.destinationPort === port);
     }
     case 'destination_port_range': {
       const r = msg(val) ?? {};
-      const start = int(r['start'], 0), end = int(r['end'], 0);
+      const start = int(r['start'], 0, `${fp}.start`), end = int(r['end'], 0, `${fp}.end`);
       if (end < start) throw new ConfigError(fp, 'end must not be below start');
       return node(f, (a) => a.destinationPort >= start && a.destinationPort < end);
     }

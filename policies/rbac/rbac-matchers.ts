@@ -42,7 +42,7 @@ export function cidrRange(c: Json, p: string): CidrTest {
   const family = isIP(prefix);
   if (!family) throw new ConfigError(`${p}.address_prefix`, `invalid IP address '${prefix}'`);
   const width = family === 4 ? 32 : 128;
-  const len = int(c['prefix_len'], 0);
+  const len = int(c['prefix_len'], 0, `${p}.prefix_len`);
   if (len < 0 || len > width) throw new ConfigError(`${p}.prefix_len`, `must be in [0, ${width}] for an IPv${family} prefix`);
   const shift = BigInt(width - len);
   const want = ipBits(prefix) >> shift;

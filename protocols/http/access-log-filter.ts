@@ -26,7 +26,7 @@ function comparison(c: Json | undefined, p: string): (n: number) => boolean {
   if (!cmp) throw new ConfigError(`${p}.comparison`, 'comparison is required');
   const rv = msg(cmp['value']);
   if (rv?.['runtime_key']) throw new ConfigError(`${p}.comparison.value.runtime_key`, 'runtime keys are not supported; the default_value is used only without one');
-  const v = int(rv?.['default_value'], 0);
+  const v = int(rv?.['default_value'], 0, `${p}.comparison.value.default_value`);
   const op = str(cmp['op']) || 'EQ';
   if (op === 'GE') return (n) => n >= v;
   if (op === 'LE') return (n) => n <= v;

@@ -48,7 +48,7 @@ export function parseTcpProxy(c: Json, path: string, registry: ExtensionRegistry
       const name = str(x['name']);
       if (!name) throw new ConfigError(`${path}.weighted_clusters.clusters[${i}].name`, 'cluster name is required');
       if (x['metadata_match'] !== undefined) ctx.warn(new ConfigError(`${path}.weighted_clusters.clusters[${i}].metadata_match`, 'endpoint subset matching is not applied'));
-      return { name, weight: int(x['weight'], 0) };
+      return { name, weight: int(x['weight'], 0, `${path}.weighted_clusters.clusters[${i}].weight`) };
     });
     if (clusters.length === 0) throw new ConfigError(`${path}.weighted_clusters.clusters`, 'at least one cluster is required');
   } else {
@@ -58,7 +58,7 @@ export function parseTcpProxy(c: Json, path: string, registry: ExtensionRegistry
   }
   const totalWeight = clusters.reduce((a, b) => a + b.weight, 0);
   if (totalWeight <= 0) throw new ConfigError(`${path}.weighted_clusters`, 'the total weight must be positive');
-  const maxConnectAttempts = int(c['max_connect_attempts'], 1);
+  const maxConnectAttempts = int(c['max_connect_attempts'], 1, `${path}.max_connect_attempts`);
   if (maxConnectAttempts < 1) throw new ConfigError(`${path}.max_connect_attempts`, 'must be at least 1');
   if (c['access_log_options'] !== undefined || c['access_log_flush_interval'] !== undefined) {
     ctx.warn(new ConfigError(`${path}.access_log_options`, 'periodic access log flushes are not implemented; entries are written when the connection closes'));

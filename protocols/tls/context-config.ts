@@ -497,7 +497,7 @@ export function parseUpstreamTlsContext(v: Json, path: string, opts: TlsParseOpt
       ...(sni ? { sni } : {}),
       autoHostSni: v['auto_host_sni'] === true,
       autoSniSanValidation: v['auto_sni_san_validation'] === true,
-      maxSessionKeys: int(v['max_session_keys'], 1),
+      maxSessionKeys: int(v['max_session_keys'], 1, `${path}.max_session_keys`),
     }),
   };
 }

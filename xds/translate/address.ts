@@ -12,7 +12,7 @@ export function parseAddress(a: Json | undefined, path: string, opts: { allowNam
   if (pipe) {
     const p = str(pipe['path']);
     if (!p) throw new ConfigError(`${path}.pipe.path`, 'pipe path is required');
-    return Object.freeze({ kind: 'pipe', path: p, mode: pipe['mode'] !== undefined ? int(pipe['mode'], 0) : undefined });
+    return Object.freeze({ kind: 'pipe', path: p, mode: pipe['mode'] !== undefined ? int(pipe['mode'], 0, `${path}.pipe.mode`) : undefined });
   }
   const sa = msg(a['socket_address']);
   if (sa) {
@@ -21,7 +21,7 @@ export function parseAddress(a: Json | undefined, path: string, opts: { allowNam
     if (sa['resolver_name'] !== undefined) throw new ConfigError(`${path}.socket_address.resolver_name`, 'custom resolvers are not supported');
     const host = str(sa['address']);
     if (!host) throw new ConfigError(`${path}.socket_address.address`, 'address is required');
-    const port = int(sa['port_value'], 0);
+    const port = int(sa['port_value'], 0, `${path}.socket_address.port_value`);
     if (port < 0 || port > 65535) throw new ConfigError(`${path}.socket_address.port_value`, `port ${port} out of range`);
     if (!opts.allowNamedHost && !isIp(host)) {
       throw new ConfigError(`${path}.socket_address.address`, `'${host}' is not an IP address (only STRICT_DNS/LOGICAL_DNS clusters resolve names)`);

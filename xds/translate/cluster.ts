@@ -59,18 +59,18 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   const originalDst = type === 'ORIGINAL_DST' ? parseOriginalDst(c, path) : undefined;
   const lr = msg(c['least_request_lb_config']);
   if (lr) {
-    lbOptions['choiceCount'] = int(lr['choice_count'], 2);
+    lbOptions['choiceCount'] = int(lr['choice_count'], 2, `${path}.least_request_lb_config.choice_count`);
     const bias = msg(lr['active_request_bias']);
     if (bias) lbOptions['activeRequestBias'] = Number(bias['default_value'] ?? 1);
   }
   const rh = msg(c['ring_hash_lb_config']);
   if (rh) {
     if (rh['hash_function'] !== undefined && rh['hash_function'] !== 'XX_HASH') throw new ConfigError(`${path}.ring_hash_lb_config.hash_function`, 'only XX_HASH is supported');
-    lbOptions['minimumRingSize'] = int(rh['minimum_ring_size'], 1024);
-    lbOptions['maximumRingSize'] = int(rh['maximum_ring_size'], 8 * 1024 * 1024);
+    lbOptions['minimumRingSize'] = int(rh['minimum_ring_size'], 1024, `${path}.ring_hash_lb_config.minimum_ring_size`);
+    lbOptions['maximumRingSize'] = int(rh['maximum_ring_size'], 8 * 1024 * 1024, `${path}.ring_hash_lb_config.maximum_ring_size`);
   }
   const mg = msg(c['maglev_lb_config']);
-  if (mg) lbOptions['tableSize'] = int(mg['table_size'], 65537);
+  if (mg) lbOptions['tableSize'] = int(mg['table_size'], 65537, `${path}.maglev_lb_config.table_size`);
   if (c['load_balancing_policy'] !== undefined) throw new ConfigError(`${path}.load_balancing_policy`, 'load_balancing_policy extensions are not supported; use lb_policy');
   const ctx = { path, warn };
   const tsJson = msg(c['transport_socket']);
@@ -131,7 +131,7 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
       const common = msg(o['common_http_protocol_options']);
       if (common) {
         idleTimeoutMs = durationMs(common['idle_timeout'], `${p}.common_http_protocol_options.idle_timeout`) ?? idleTimeoutMs;
-        maxRequestsPerConnection = int(common['max_requests_per_connection'], 0);
+        maxRequestsPerConnection = int(common['max_requests_per_connection'], 0, `${p}.common_http_protocol_options.max_requests_per_connection`);
       }
     }
   }
@@ -160,7 +160,7 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
     protocol,
     idleTimeoutMs,
     maxRequestsPerConnection,
-    perConnectionBufferLimitBytes: int(c['per_connection_buffer_limit_bytes'], 1024 * 1024),
+    perConnectionBufferLimitBytes: int(c['per_connection_buffer_limit_bytes'], 1024 * 1024, `${path}.per_connection_buffer_limit_bytes`),
     healthChecks: Object.freeze(healthChecks),
     transportSocket,
     transportSocketMatches: Object.freeze(transportSocketMatches),
@@ -178,7 +178,7 @@ export function parseLoadAssignment(la: Json, path: string, allowNamedHost: bool
   const endpoints: EndpointConfig[] = [];
   list(la['endpoints']).forEach((lle, i) => {
     const lp = `${path}.endpoints[${i}]`;
-    const priority = int(lle['priority'], 0);
+    const priority = int(lle['priority'], 0, `${lp}.priority`);
     if (!Number.isInteger(priority) || priority < 0 || priority > 128) throw new ConfigError(`${lp}.priority`, `priority must be an integer within 0..128, got ${String(lle['priority'])}`);
     const loc = msg(lle['locality']);
     const locality = loc ? `${str(loc['region'])}/${str(loc['zone'])}/${str(loc['sub_zone'])}` : '';
@@ -186,7 +186,7 @@ export function parseLoadAssignment(la: Json, path: string, allowNamedHost: bool
     // its own EndpointsConfigDump writes 0 for a locality without a weight (Istio's dumps have it).
     let localityWeight: number | undefined;
     if (lle['load_balancing_weight'] !== undefined) {
-      const w = int(lle['load_balancing_weight'], 0);
+      const w = int(lle['load_balancing_weight'], 0, `${lp}.load_balancing_weight`);
       if (!Number.isInteger(w) || w < 0) throw new ConfigError(`${lp}.load_balancing_weight`, `locality load_balancing_weight must be an integer >= 1, got ${String(lle['load_balancing_weight'])}`);
       if (w > 0) localityWeight = w;
     }
@@ -200,7 +200,7 @@ export function parseLoadAssignment(la: Json, path: string, allowNamedHost: bool
       const transportSocketMatch = tsm ? Object.freeze(Object.fromEntries(Object.entries(tsm).filter(([, v]) => typeof v === 'string')) as Record<string, string>) : undefined;
       endpoints.push(Object.freeze({
         address,
-        weight: int(le['load_balancing_weight'], 1),
+        weight: int(le['load_balancing_weight'], 1, `${p}.load_balancing_weight`),
         healthy: hs === 'UNKNOWN' || hs === 'HEALTHY' || hs === 'DEGRADED',
         priority,
         ...(transportSocketMatch ? { transportSocketMatch } : {}),
@@ -220,7 +220,7 @@ const DENOMINATORS: Readonly<Record<string, number>> = { HUNDRED: 100, TEN_THOUS
 function parsePolicy(policy: Json | undefined, path: string, warn: (e: ConfigError) => void): LoadAssignmentPolicy {
   let overprovisioningFactor = 140;
   if (policy?.['overprovisioning_factor'] !== undefined) {
-    overprovisioningFactor = int(policy['overprovisioning_factor'], 140);
+    overprovisioningFactor = int(policy['overprovisioning_factor'], 140, `${path}.overprovisioning_factor`);
     if (!Number.isInteger(overprovisioningFactor) || overprovisioningFactor <= 0) throw new ConfigError(`${path}.overprovisioning_factor`, `must be an integer > 0, got ${String(policy['overprovisioning_factor'])}`);
   }
   if (policy?.['weighted_priority_health'] === true) warn(new ConfigError(`${path}.weighted_priority_health`, 'weighted_priority_health is not applied: priority health counts hosts, not their weights'));
@@ -231,7 +231,7 @@ function parsePolicy(policy: Json | undefined, path: string, warn: (e: ConfigErr
   if (drops.length === 1) {
     const d = drops[0]!;
     const pct = msg(d['drop_percentage']);
-    const numerator = int(pct?.['numerator'], 0);
+    const numerator = int(pct?.['numerator'], 0, `${path}.drop_overloads[0].drop_percentage.numerator`);
     const denomName = str(pct?.['denominator']) || 'HUNDRED';
     const denominator = DENOMINATORS[denomName];
     if (denominator === undefined) throw new ConfigError(`${path}.drop_overloads[0].drop_percentage.denominator`, `unknown denominator ${denomName}`);
@@ -249,7 +249,7 @@ function parseOriginalDst(c: Json, path: string): OriginalDstConfig {
   if (o?.['metadata_key'] !== undefined) throw new ConfigError(`${p}.metadata_key`, 'the destination from dynamic metadata is not supported (use_http_header is)');
   let portOverride: number | undefined;
   if (o?.['upstream_port_override'] !== undefined) {
-    portOverride = int(o['upstream_port_override'], 0);
+    portOverride = int(o['upstream_port_override'], 0, `${p}.upstream_port_override`);
     if (!Number.isInteger(portOverride) || portOverride < 1 || portOverride > 65535) throw new ConfigError(`${p}.upstream_port_override`, `must be a port 1..65535, got ${String(o['upstream_port_override'])}`);
   }
   const cleanupIntervalMs = durationMs(c['cleanup_interval'], `${path}.cleanup_interval`) ?? 5000;
@@ -285,8 +285,8 @@ function parseHealthCheck(h: Json, p: string): HealthCheckConfig {
     intervalMs,
     intervalJitterMs: durationMs(h['interval_jitter'], `${p}.interval_jitter`) ?? 0,
     initialJitterMs: durationMs(h['initial_jitter'], `${p}.initial_jitter`) ?? 0,
-    unhealthyThreshold: int(h['unhealthy_threshold'], 1),
-    healthyThreshold: int(h['healthy_threshold'], 1),
+    unhealthyThreshold: int(h['unhealthy_threshold'], 1, `${p}.unhealthy_threshold`),
+    healthyThreshold: int(h['healthy_threshold'], 1, `${p}.healthy_threshold`),
   };
   const http = msg(h['http_health_check']);
   if (http) {
@@ -294,7 +294,8 @@ function parseHealthCheck(h: Json, p: string): HealthCheckConfig {
     if (!path) throw new ConfigError(`${p}.http_health_check.path`, 'path is required');
     if (http['codec_client_type'] !== undefined && http['codec_client_type'] !== 'HTTP1') throw new ConfigError(`${p}.http_health_check.codec_client_type`, 'only HTTP1 health checks are supported');
     const ranges = list(http['expected_statuses']).map((r, i) => {
-      const start = int(r['start'], 0), end = int(r['end'], 0);
+      const rp = `${p}.http_health_check.expected_statuses[${i}]`;
+      const start = int(r['start'], 0, `${rp}.start`), end = int(r['end'], 0, `${rp}.end`);
       if (start < 100 || end > 600 || start >= end) throw new ConfigError(`${p}.http_health_check.expected_statuses[${i}]`, `invalid range [${start}, ${end})`);
       return Object.freeze([start, end] as const);
     });

@@ -19,7 +19,7 @@ export function parseCidr(c: Json, path: string): CidrRange {
   const family = isIP(addr);
   if (family === 0) throw new ConfigError(`${path}.address_prefix`, `'${addr}' is not an IP address`);
   const width = family === 4 ? 32 : 128;
-  const prefixLen = c['prefix_len'] === undefined ? width : int(c['prefix_len'], width);
+  const prefixLen = c['prefix_len'] === undefined ? width : int(c['prefix_len'], width, `${path}.prefix_len`);
   if (prefixLen < 0 || prefixLen > width) throw new ConfigError(`${path}.prefix_len`, `prefix length ${prefixLen} out of range for IPv${family}`);
   const bits = ipBits(addr);
   const mask = prefixLen === 0 ? 0n : ((1n << BigInt(prefixLen)) - 1n) << BigInt(width - prefixLen);
@@ -35,7 +35,7 @@ function parseMatch(m: Json | undefined, path: string): FilterChainMatchConfig {
   const tp = str(x['transport_protocol']);
   if (tp && tp !== 'raw_buffer' && tp !== 'tls') throw new ConfigError(`${path}.transport_protocol`, `unknown transport protocol '${tp}'`);
   return Object.freeze({
-    destinationPort: x['destination_port'] !== undefined ? int(x['destination_port'], 0) : undefined,
+    destinationPort: x['destination_port'] !== undefined ? int(x['destination_port'], 0, `${path}.destination_port`) : undefined,
     prefixRanges: Object.freeze(cidrs(x['prefix_ranges'], `${path}.prefix_ranges`)),
     serverNames: Object.freeze((Array.isArray(x['server_names']) ? (x['server_names'] as string[]) : []).map((s) => s.toLowerCase())),
     transportProtocol: tp,
@@ -64,7 +64,7 @@ export function parseTransportSocket(ts: Json, path: string, category: 'envoy.tr
 function parseFilterPredicate(p: Json, path: string): ListenerFilterPredicate {
   if (p['any_match'] === true) return { kind: 'any' };
   const range = msg(p['destination_port_range']);
-  if (range) return { kind: 'port', start: int(range['start'], 0), end: int(range['end'], 0) };
+  if (range) return { kind: 'port', start: int(range['start'], 0, `${path}.destination_port_range.start`), end: int(range['end'], 0, `${path}.destination_port_range.end`) };
   for (const k of ['or_match', 'and_match'] as const) {
     const set = msg(p[k]);
     if (set) return { kind: k === 'or_match' ? 'or' : 'and', rules: list(set['rules']).map((r, i) => parseFilterPredicate(r, `${path}.${k}.rules[${i}]`)) };
@@ -198,7 +198,7 @@ export function parseListener(l: Json, path: string, registry: ExtensionRegistry
     listenerFiltersTimeoutMs: l['listener_filters_timeout'] === undefined ? 15_000 : durationMs(l['listener_filters_timeout'], `${path}.listener_filters_timeout`) ?? 15_000,
     continueOnListenerFiltersTimeout: bool(l['continue_on_listener_filters_timeout'], false),
     inbound: l['traffic_direction'] === 'INBOUND',
-    perConnectionBufferLimitBytes: int(l['per_connection_buffer_limit_bytes'], 1024 * 1024),
+    perConnectionBufferLimitBytes: int(l['per_connection_buffer_limit_bytes'], 1024 * 1024, `${path}.per_connection_buffer_limit_bytes`),
     raw: Object.freeze(l),
   });
 }

@@ -32,10 +32,29 @@ export function str(v: unknown): string {
   return typeof v === 'string' ? v : '';
 }
 
-/** An integer field, possibly a wrapper or an int64 string; `dflt` when absent. */
-export function int(v: unknown, dflt: number): number {
-  if (typeof v === 'number') return v;
-  if (typeof v === 'string' && v !== '') return Number(v);
+/**
+ * An integer field as a number: an int32/uint32 (or its wrapper) arrives as a
+ * JSON number, an int64/uint64 (or its wrapper) as a decimal string in
+ * canonical JSON; `dflt` when absent. A value a double cannot hold exactly
+ * (beyond ±Number.MAX_SAFE_INTEGER), or a string that is not an integer, is
+ * refused with a ConfigError at `path`, never rounded: no field read this way
+ * means anything that large in Envoy (ring and Maglev table sizes, status
+ * ranges and attempt counts all have small bounds). An int64 that does keep
+ * its meaning at any size (a header range_match bound) is read as a bigint
+ * instead (header-matcher.ts). Config time only.
+ */
+export function int(v: unknown, dflt: number, path = ''): number {
+  if (typeof v === 'number') {
+    if (Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) return v;
+    throw new ConfigError(path, `${v} is beyond ±${Number.MAX_SAFE_INTEGER} (2^53 - 1) and cannot be held exactly`);
+  }
+  if (typeof v === 'string' && v !== '') {
+    if (!/^[-+]?\d+$/.test(v)) throw new ConfigError(path, `expected an integer, got ${JSON.stringify(v)}`);
+    const n = Number(v);
+    // Rounding is monotonic: a string beyond the safe range never rounds back into it.
+    if (!Number.isSafeInteger(n)) throw new ConfigError(path, `${v.replace(/^\+/, '')} is beyond ±${Number.MAX_SAFE_INTEGER} (2^53 - 1) and cannot be held exactly`);
+    return n;
+  }
   return dflt;
 }
 

@@ -259,7 +259,7 @@ function parseRoute(r: Json, p: string, env: RouteParseEnv, referenced: Set<stri
   else if (r['redirect'] !== undefined) action = parseRedirect(msg(r['redirect'])!, `${p}.redirect`);
   else {
     const d = msg(r['direct_response'])!;
-    const status = int(d['status'], 0);
+    const status = int(d['status'], 0, `${p}.direct_response.status`);
     if (status < 200 || status >= 600) throw new ConfigError(`${p}.direct_response.status`, `status ${status} must be in [200, 600)`);
     action = Object.freeze({ kind: 'direct', status, body: inlineData(d['body'], `${p}.direct_response.body`, env.readFile) });
   }
@@ -312,11 +312,11 @@ function parseForward(a: Json, p: string, referenced: Set<string>, vhostRetry?: 
       const name = str(c['name']);
       if (!name) throw new ConfigError(`${cp}.name`, 'cluster name is required (cluster_header in weighted clusters is not supported)');
       referenced.add(name);
-      return Object.freeze({ name, weight: int(c['weight'], 0), requestHeaders: parseHeaderMutation(c, 'request', cp), responseHeaders: parseHeaderMutation(c, 'response', cp) });
+      return Object.freeze({ name, weight: int(c['weight'], 0, `${cp}.weight`), requestHeaders: parseHeaderMutation(c, 'request', cp), responseHeaders: parseHeaderMutation(c, 'response', cp) });
     });
     if (clusters.length === 0) throw new ConfigError(`${p}.weighted_clusters.clusters`, 'at least one cluster is required');
     const sum = clusters.reduce((s, c) => s + c.weight, 0);
-    const total = wc['total_weight'] !== undefined ? int(wc['total_weight'], 100) : sum;
+    const total = wc['total_weight'] !== undefined ? int(wc['total_weight'], 100, `${p}.weighted_clusters.total_weight`) : sum;
     if (sum === 0) throw new ConfigError(`${p}.weighted_clusters`, 'the sum of weights must be greater than 0');
     if (total !== sum) throw new ConfigError(`${p}.weighted_clusters.total_weight`, `weights sum to ${sum}, total_weight is ${total}`);
     weighted = Object.freeze({ clusters: Object.freeze(clusters), total });
@@ -407,12 +407,12 @@ function parseRetry(r: Json, p: string): RetryPolicy {
     retriable4xx: on.retriable4xx,
     grpcStatuses: on.grpcStatuses,
     retriableStatusCodes: Object.freeze(on.statusCodes ? (Array.isArray(r['retriable_status_codes']) ? (r['retriable_status_codes'] as number[]) : []) : []),
-    numRetries: int(r['num_retries'], 1),
+    numRetries: int(r['num_retries'], 1, `${p}.num_retries`),
     perTryTimeoutMs: durationMs(r['per_try_timeout'], `${p}.per_try_timeout`) ?? 0,
     baseIntervalMs: base,
     maxIntervalMs: max,
     avoidPreviousHosts,
-    hostSelectionRetryMaxAttempts: Math.max(1, int(r['host_selection_retry_max_attempts'], 1)),
+    hostSelectionRetryMaxAttempts: Math.max(1, int(r['host_selection_retry_max_attempts'], 1, `${p}.host_selection_retry_max_attempts`)),
   });
 }
 
@@ -427,7 +427,7 @@ function parseRedirect(r: Json, p: string): RedirectAction {
     kind: 'redirect',
     scheme,
     host: typeof r['host_redirect'] === 'string' ? r['host_redirect'] : undefined,
-    port: r['port_redirect'] !== undefined ? int(r['port_redirect'], 0) : undefined,
+    port: r['port_redirect'] !== undefined ? int(r['port_redirect'], 0, `${p}.port_redirect`) : undefined,
     path: typeof r['path_redirect'] === 'string' ? r['path_redirect'] : undefined,
     prefixRewrite: typeof r['prefix_rewrite'] === 'string' ? r['prefix_rewrite'] : undefined,
     regexRewrite: parseRewrite(r['regex_rewrite'], `${p}.regex_rewrite`),

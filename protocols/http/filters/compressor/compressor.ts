@@ -42,25 +42,26 @@ function library(lib: Json, path: string): Pick<CompressorConfig, 'encoding' | '
   const tc = msg(lib['typed_config']);
   const type = str(tc?.['@type']).replace(/^.*\//, '');
   const name = str(lib['name']);
-  const chunk = (v: unknown): number => int(v, 4096);
+  const tp = `${path}.typed_config`;
+  const chunk = (v: unknown): number => int(v, 4096, `${tp}.chunk_size`);
   switch (type) {
     case 'envoy.extensions.compression.gzip.compressor.v3.Gzip': {
       const level = str(tc!['compression_level']);
       const z = {
         level: level === 'BEST_SPEED' || level === 'COMPRESSION_LEVEL_1' ? 1 : level === 'BEST_COMPRESSION' || level === 'COMPRESSION_LEVEL_9' ? 9 : /^COMPRESSION_LEVEL_(\d)$/.test(level) ? Number(level.slice(-1)) : zlib.constants.Z_DEFAULT_COMPRESSION,
-        memLevel: int(msg(tc!['memory_level'])?.['value'] ?? tc!['memory_level'], 5),
-        windowBits: int(tc!['window_bits'], 12),
+        memLevel: int(msg(tc!['memory_level'])?.['value'] ?? tc!['memory_level'], 5, `${tp}.memory_level`),
+        windowBits: int(tc!['window_bits'], 12, `${tp}.window_bits`),
         chunkSize: chunk(tc!['chunk_size']),
       };
       return { encoding: 'gzip', libraryName: name, makeStream: () => zlib.createGzip(z) };
     }
     case 'envoy.extensions.compression.brotli.compressor.v3.Brotli': {
-      const params = { [zlib.constants.BROTLI_PARAM_QUALITY]: int(tc!['quality'], 3), [zlib.constants.BROTLI_PARAM_LGWIN]: int(tc!['window_bits'], 18) };
+      const params = { [zlib.constants.BROTLI_PARAM_QUALITY]: int(tc!['quality'], 3, `${tp}.quality`), [zlib.constants.BROTLI_PARAM_LGWIN]: int(tc!['window_bits'], 18, `${tp}.window_bits`) };
       return { encoding: 'br', libraryName: name, makeStream: () => zlib.createBrotliCompress({ params, chunkSize: chunk(tc!['chunk_size']) }) };
     }
     case 'envoy.extensions.compression.zstd.compressor.v3.Zstd': {
       if (tc!['dictionary'] !== undefined) throw new ConfigError(`${path}.typed_config.dictionary`, 'zstd dictionaries are not supported');
-      const level = int(tc!['compression_level'], 3);
+      const level = int(tc!['compression_level'], 3, `${tp}.compression_level`);
       const z = zlib as unknown as { createZstdCompress(o: object): BodyTransform; constants: Record<string, number> };
       return { encoding: 'zstd', libraryName: name, makeStream: () => z.createZstdCompress({ params: { [z.constants['ZSTD_c_compressionLevel']!]: level }, chunkSize: chunk(tc!['chunk_size']) }) };
     }
@@ -86,7 +87,7 @@ export function parseCompressor(cfg: Json, path: string): CompressorConfig {
   return Object.freeze({
     ...library(lib, `${path}.compressor_library`),
     contentTypes: Object.freeze(types.map((t) => t.toLowerCase())),
-    minContentLength: int(common?.['min_content_length'] ?? cfg['content_length'], 30),
+    minContentLength: int(common?.['min_content_length'] ?? cfg['content_length'], 30, common?.['min_content_length'] !== undefined ? `${path}.response_direction_config.common_config.min_content_length` : `${path}.content_length`),
     disableOnEtag: bool(res?.['disable_on_etag_header'] ?? cfg['disable_on_etag_header'], false),
     removeAcceptEncoding: bool(res?.['remove_accept_encoding_header'] ?? cfg['remove_accept_encoding_header'], false),
     chooseFirst: cfg['choose_first'] === true,

@@ -148,13 +148,23 @@ function parseCidr(c: unknown, path: string, errors: ConfigError[]): TrustedHop 
     return undefined;
   }
   const width = family === 4 ? 32 : 128;
-  const prefixLen = int(o?.['prefix_len'], width);
+  const prefixLen = integer(o?.['prefix_len'], width, `${path}.prefix_len`, errors);
   if (!Number.isInteger(prefixLen) || prefixLen < 0 || prefixLen > width) {
     errors.push(new ConfigError(`${path}.prefix_len`, `prefix length ${String(o?.['prefix_len'])} out of range for IPv${family}`));
     return undefined;
   }
   const mask = prefixLen === 0 ? 0n : ((1n << BigInt(prefixLen)) - 1n) << BigInt(width - prefixLen);
   return { family: family as 4 | 6, prefixLen, bits: ipBits(addr) & mask };
+}
+
+/** An integer field (proto-values int), its error collected with the others. */
+function integer(v: unknown, dflt: number, path: string, errors: ConfigError[]): number {
+  try {
+    return int(v, dflt, path);
+  } catch (e) {
+    errors.push(e as ConfigError);
+    return dflt;
+  }
 }
 
 function duration(v: unknown, path: string, dflt: number, errors: ConfigError[], min = 0): number {
@@ -279,12 +289,12 @@ export function parseRangerFilter(cfg: Json, path: string): { config?: RangerFil
       unknownFields(au, ['path', 'repo_type', 'agent_id', 'cluster_name'], ap, errors);
       const path = str(au['path']);
       if (!path) errors.push(new ConfigError(`${ap}.path`, 'a file path or /dev/stdout is required'));
-      audit = Object.freeze({ path, repoType: int(au['repo_type'], 0), agentId: str(au['agent_id']) || 'themis-sidecar', clusterName: str(au['cluster_name']) || admin?.clusterName || '' });
+      audit = Object.freeze({ path, repoType: integer(au['repo_type'], 0, `${ap}.repo_type`, errors), agentId: str(au['agent_id']) || 'themis-sidecar', clusterName: str(au['cluster_name']) || admin?.clusterName || '' });
     }
   }
   const dc = msg(cfg['decision_cache']);
   if (dc) unknownFields(dc, ['max_entries', 'ttl'], `${p}.decision_cache`, errors);
-  const maxEntries = int(dc?.['max_entries'], 10_000);
+  const maxEntries = integer(dc?.['max_entries'], 10_000, `${p}.decision_cache.max_entries`, errors);
   if (!Number.isInteger(maxEntries) || maxEntries < 0) errors.push(new ConfigError(`${p}.decision_cache.max_entries`, 'must be a non-negative integer'));
   const cache = { maxEntries, ttlMs: duration(dc?.['ttl'], `${p}.decision_cache.ttl`, 5000, errors) };
 
