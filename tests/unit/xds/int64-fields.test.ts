@@ -3,11 +3,15 @@
  * canonical JSON, or as plain numbers in YAML): a field whose value means
  * nothing above 2^53 - 1 (sizes, counts, status ranges) is refused with its
  * path rather than rounded; one that keeps its meaning at any size (a header
- * range_match bound) keeps its exact value to the match.
+ * range_match bound) keeps its exact value from the YAML text to the match.
  */
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import YAML from 'yaml';
 import { int } from '../../../xds/translate/proto-values.ts';
 import { ConfigError } from '../../../sidecar/contracts/errors.ts';
-import { loadBootstrap } from '../../../sidecar/bootstrap/load.ts';
+import { loadBootstrap, parseConfigText } from '../../../sidecar/bootstrap/load.ts';
 import { parseRouteConfig } from '../../../protocols/http/route/route-config.ts';
 import { RouteTable } from '../../../protocols/http/route/route-match.ts';
 import { bootstrap, bootstrapErrors, staticCluster } from '../../support/sidecar.ts';
@@ -68,6 +72,7 @@ describe('a bootstrap with an int64 beyond 2^53 - 1 where Envoy gives it no mean
 
   test.each([
     ['quoted', `"${UNSAFE}"`],
+    ['a YAML number', UNSAFE],
   ])('refuses route retry_policy.host_selection_retry_max_attempts (%s) with its path', async (_what, written) => {
     const errs = await bootstrapErrors(bootstrap({ routes: routes(`host_selection_retry_max_attempts: ${written}`), clusters: staticCluster('c', [1]) }));
     expect(errs).toEqual([expect.stringMatching(new RegExp(`^${escape(ROUTE0)}\\.route\\.retry_policy\\.host_selection_retry_max_attempts: .*${UNSAFE}`))]);
@@ -95,9 +100,21 @@ describe('a bootstrap with an int64 beyond 2^53 - 1 where Envoy gives it no mean
   });
 });
 
+describe('config text: integer literals a double cannot hold stay exact', () => {
+  test('JSON: unsafe integers become decimal strings; fractions, exponents, strings and safe integers are untouched', () => {
+    const text = `{"a": ${UNSAFE}, "b": 1.90071992547409930, "c": [1, -${UNSAFE}, 1e3, 2E+30000000000000000], "d": "x ${UNSAFE}", "e": 12}`;
+    expect(parseConfigText(text, 'b.json')).toEqual({ a: UNSAFE, b: 1.9007199254740993, c: [1, `-${UNSAFE}`, 1000, Infinity], d: `x ${UNSAFE}`, e: 12 });
+  });
+
+  test('YAML: the same, through aliases', () => {
+    const text = `a: ${UNSAFE}\nb: 1.5\nc: &x [1, -${UNSAFE}, 0x1F]\nd: *x\ne: "${UNSAFE}"\nf: 9007199254740991`;
+    expect(parseConfigText(text, 'b.yaml')).toEqual({ a: UNSAFE, b: 1.5, c: [1, `-${UNSAFE}`, 31], d: [1, `-${UNSAFE}`, 31], e: UNSAFE, f: 9007199254740991 });
+  });
+});
+
 describe('an int64 that keeps its meaning at any size keeps its exact value', () => {
   /** The route table of a one-listener bootstrap whose only route matches header `n` by range_match. */
-  async function table(range: string): Promise<RouteTable> {
+  async function table(range: string, format: 'yaml' | 'json' = 'yaml'): Promise<RouteTable> {
     const yaml = bootstrap({
       routes: `virtual_hosts:
 - name: v
@@ -107,13 +124,27 @@ describe('an int64 that keeps its meaning at any size keeps its exact value', ()
     route: { cluster: c }`,
       clusters: staticCluster('c', [1]),
     });
-    const { value } = await loadBootstrap({ configYaml: yaml });
+    let value: Json;
+    if (format === 'yaml') {
+      value = (await loadBootstrap({ configYaml: yaml })).value;
+    } else {
+      // The same bootstrap as a .json file, the range written as JSON numbers.
+      const json = JSON.stringify(YAML.parse(yaml.replace(range, '"@@RANGE@@"'))).replace('"@@RANGE@@"', range);
+      const dir = await mkdtemp(join(tmpdir(), 'int64-'));
+      try {
+        await writeFile(join(dir, 'bootstrap.json'), json);
+        value = (await loadBootstrap({ configPath: join(dir, 'bootstrap.json') })).value;
+      } finally {
+        await rm(dir, { recursive: true, force: true });
+      }
+    }
     const hcm = (value as Json)['static_resources']['listeners'][0]['filter_chains'][0]['filters'][0]['typed_config'];
     expect(hcm['route_config']['virtual_hosts'][0]['routes'][0]['match']['headers'][0]['range_match']).toEqual({ start: UNSAFE, end: '9007199254740994' });
     return new RouteTable(parseRouteConfig(hcm['route_config'], 'route_config', { readFile: () => '' }));
   }
 
   test.each([
+    ['YAML numbers', `{ start: ${UNSAFE}, end: 9007199254740994 }`],
     ['canonical JSON strings', `{ start: "${UNSAFE}", end: "9007199254740994" }`],
   ])('a header range_match bound written as %s', async (_what, range) => {
     const t = await table(range);
@@ -123,6 +154,12 @@ describe('an int64 that keeps its meaning at any size keeps its exact value', ()
     expect(t.route(v, { n: '9007199254740992' }, '/')).toBeUndefined();
   });
 
+  test('a header range_match bound written as a JSON number in a .json bootstrap', async () => {
+    const t = await table(`{ "start": ${UNSAFE}, "end": 9007199254740994 }`, 'json');
+    const v = t.config.virtualHosts[0]!;
+    expect(t.route(v, { n: UNSAFE }, '/')).toBeDefined();
+    expect(t.route(v, { n: '9007199254740992' }, '/')).toBeUndefined();
+  });
 });
 
 function escape(s: string): string {
