@@ -230,7 +230,10 @@ export class Server implements ServerView {
           applyClusters: (all) => this.clustersMgr.apply(all),
           applyEndpoints: (n, eps) => this.clustersMgr.applyEndpoints(n, eps),
           removeEndpoints: (n) => this.clustersMgr.removeEndpoints(n),
-          applyListeners: async (all) => { await this.listenersMgr.apply(all, { drainTimeMs: this.opts.drainTimeS * 1000 }); },
+          // LDS counts listener_added/modified/removed when it accepts an update (warming listeners included), as Envoy does.
+          applyListeners: async (all) => { await this.listenersMgr.apply(all, { drainTimeMs: this.opts.drainTimeS * 1000, countChanges: false }); },
+          listenersAccepted: (changes) => this.listenersMgr.countAccepted(changes),
+          listenersWarming: (n) => this.listenersMgr.setWarming(n),
           setRouteTable: (n, t) => (t === undefined ? this.routeTables.delete(n) : this.routeTables.set(n, t)),
         },
       });
@@ -292,7 +295,7 @@ export class Server implements ServerView {
     }));
   }
 
-  /** ServerView: listeners of an LDS update still warming. */
+  /** ServerView: LDS listeners still warming. */
   warmingListeners(): readonly DynamicResourceView[] {
     return this.xds?.warmingListeners() ?? [];
   }

@@ -10,6 +10,15 @@
  * - removed: stops accepting, drains, closes what is left after the drain time.
  * Every change is built (and bound) before any is committed: a failure
  * leaves the previous set serving, so the caller can NACK.
+ *
+ * Warming (listeners accepted by LDS and waiting for their RDS, SDS or ECDS
+ * dependencies) is the LDS side's (xds/subscription/lds-listeners.ts): it
+ * applies each listener once warm, counts listener_added/modified/removed
+ * when it accepts an update, as Envoy's addOrUpdateListener and
+ * removeListener do (countAccepted, with `countChanges: false` on its
+ * applies), and reports total_listeners_warming (setWarming).
+ * listener_create_success counts listeners that start serving, as Envoy's
+ * does when a worker has added one.
  */
 import type { ExtensionRegistry, NetworkFilterRuntime } from '../contracts/extension.ts';
 import type { ListenerConfig, SocketAddress } from '../contracts/snapshot.ts';
@@ -30,6 +39,12 @@ export interface ListenerUpdateResult {
 export interface ApplyOptions {
   /** Connections of replaced/removed listeners still open after this long are closed. */
   readonly drainTimeMs: number;
+  /**
+   * Whether this apply counts listener_added/modified/removed (default
+   * true). False when the caller counted them as it accepted the changes
+   * (LDS, before warming: countAccepted).
+   */
+  readonly countChanges?: boolean;
 }
 
 /** An apply refused because a listener could not be built or bound; nothing changed. */
@@ -67,6 +82,7 @@ export class ListenerManager {
   private readonly inPlace: Counter;
   private readonly createSuccess: Counter;
   private readonly createFailure: Counter;
+  private readonly totalWarming: Gauge;
   /** Applies run one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
 
@@ -85,7 +101,24 @@ export class ListenerManager {
     this.inPlace = lm.counter('listener_in_place_updated');
     this.createSuccess = lm.counter('listener_create_success');
     this.createFailure = lm.counter('listener_create_failure');
-    lm.gauge('total_listeners_warming');
+    this.totalWarming = lm.gauge('total_listeners_warming');
+  }
+
+  /**
+   * Counts what an accepted LDS update changes, when it is accepted (warming
+   * listeners included), as Envoy's addOrUpdateListener (listener_added for a
+   * new name, listener_modified for a new version of an active or warming
+   * one) and removeListener (listener_removed, active or warming) do.
+   */
+  countAccepted(changes: { readonly added: number; readonly modified: number; readonly removed: number }): void {
+    this.added.inc(changes.added);
+    this.modified.inc(changes.modified);
+    this.removed.inc(changes.removed);
+  }
+
+  /** Sets total_listeners_warming: listeners accepted and waiting for their dependencies. */
+  setWarming(count: number): void {
+    this.totalWarming.set(count);
   }
 
   /** Builds and binds every listener; on a failure closes what was bound and rejects. */
@@ -204,9 +237,7 @@ export class ListenerManager {
       });
     }
     this.createSuccess.inc(prepared.length + bound.size);
-    this.added.inc(result.added.length);
-    this.modified.inc(result.modified.length);
-    this.removed.inc(result.removed.length);
+    if (opts.countChanges !== false) this.countAccepted({ added: result.added.length, modified: result.modified.length, removed: result.removed.length });
     this.refreshGauges();
     return result;
   }

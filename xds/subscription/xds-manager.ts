@@ -8,27 +8,31 @@
  * Initial fetch: ready once CDS, EDS for its clusters, LDS and RDS for its
  * listeners have all arrived (or initial_fetch_timeout elapsed, when set).
  *
- * SDS (sds-manager.ts): the secrets the TLS contexts of dynamic listeners
- * and clusters name are subscribed (over ADS for `{ ads: {} }`, or on SDS
- * streams), and an unreachable source is a NACK. A listener update whose
- * secrets have not arrived is ACKed and warms: the listeners it replaces
- * keep serving until the secrets settle (arrive, are rejected, or time
- * out), then the update is applied (Envoy's dynamic_warming_listeners).
- * The initial fetch waits for those secrets too.
+ * Listener warming is per listener (lds-listeners.ts), as Envoy's
+ * ListenerManagerImpl keeps its warming list: each new or changed listener
+ * of an accepted LDS update waits on its own for what it needs and becomes
+ * active as soon as that is ready; the others apply with the update, and
+ * the listeners it leaves out are removed at once. The update is ACKed once
+ * accepted, before anything warms. Warming listeners are shown in
+ * /config_dump (DynamicListener.warming_state) and counted in
+ * listener_manager.total_listeners_warming.
  *
- * ECDS (ecds-manager.ts): the TypedExtensionConfigs that config_discovery
- * filters name are subscribed over ADS; a listener update naming one not
- * yet received warms the same way (unless its default_config applies
- * without warming). Warming listener updates are shown in /config_dump
- * (DynamicListener.warming_state).
- *
- * RDS and EDS (Envoy's listener and cluster warming): a listener update
- * whose HCMs name route configurations not yet received warms the same way
- * (the routes are subscribed at once; the update applies when they arrive or
- * their rds config_source initial_fetch_timeout passes, default 15 s, 0 =
- * forever). An EDS cluster warms in the cluster manager until its
- * assignment arrives (cluster-manager.ts). Both complete asynchronously from
- * the later RDS/EDS update: the source hands one update at a time.
+ * What a listener waits for:
+ * - SDS (sds-manager.ts): the secrets the TLS contexts of dynamic
+ *   listeners and clusters name are subscribed (over ADS for `{ ads: {} }`,
+ *   or on SDS streams), and an unreachable source is a NACK; a listener
+ *   waits until its secrets settle (arrive, are rejected, or time out). The
+ *   initial fetch waits for the clusters' secrets too.
+ * - ECDS (ecds-manager.ts): the TypedExtensionConfigs that config_discovery
+ *   filters name are subscribed over ADS; a listener naming one not yet
+ *   received waits for it (unless its default_config applies without
+ *   warming).
+ * - RDS: the route configurations its HCMs name that have not been received
+ *   (subscribed at once); it waits until they arrive or their rds
+ *   config_source initial_fetch_timeout passes (default 15 s, 0 = forever).
+ * An EDS cluster warms in the cluster manager until its assignment arrives
+ * (cluster-manager.ts). Warming completes asynchronously from the later
+ * RDS/EDS/SDS/ECDS update: the source hands one update at a time.
  */
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
@@ -44,6 +48,8 @@ import { createResourceSource, type ResourceSource } from './resource-source.ts'
 import type { SdsManager } from './sds-manager.ts';
 import { ecdsRefsOfListeners, EXTENSION_CONFIG, type EcdsManager, type EcdsRef } from './ecds-manager.ts';
 import { sdsRefsOfClusters, sdsRefsOfListeners, type SdsRef } from './sds-refs.ts';
+import { LdsListeners } from './lds-listeners.ts';
+import { rdsRefsOf } from './rds-refs.ts';
 
 /** Where accepted dynamic config goes (implemented by the server). */
 export interface ConfigSink {
@@ -52,8 +58,16 @@ export interface ConfigSink {
   /** Sets the endpoints of a service name; may resolve once the clusters warming on it are active. */
   applyEndpoints(serviceName: string, endpoints: readonly EndpointConfig[]): void | Promise<void>;
   removeEndpoints(serviceName: string): void;
-  /** Replaces the listener set (static ones included); rejects when a listener cannot bind. */
+  /**
+   * Replaces the active listener set (static ones included); rejects when a
+   * listener cannot bind. Counts what it creates, not listener_added /
+   * modified / removed (listenersAccepted counts those).
+   */
   applyListeners(all: readonly ListenerConfig[]): Promise<void>;
+  /** An LDS update was accepted: Envoy's listener_added / listener_modified / listener_removed, counted before warming. */
+  listenersAccepted(changes: { readonly added: number; readonly modified: number; readonly removed: number }): void;
+  /** How many listeners are warming (listener_manager.total_listeners_warming). */
+  listenersWarming(count: number): void;
   /** Sets (or with undefined, removes) the route table of a route configuration name. */
   setRouteTable(name: string, table: unknown): void;
 }
@@ -92,27 +106,22 @@ export class XdsManager {
   private readonly opts: XdsManagerOptions;
   private readonly client: ResourceSource;
   private clusters: ClusterConfig[] = [];
-  private listeners: ListenerConfig[] = [];
+  /** Dynamic listeners: active ones and the warming list. */
+  private readonly lds: LdsListeners;
+  /** RDS names whose initial_fetch_timeout passed before they arrived (the initial fetch stops waiting for them). */
+  private readonly routesTimedOut = new Set<string>();
   private readonly edsNames = new Set<string>();
   private readonly rdsNames = new Set<string>();
   /** Non-aggregated gRPC sources of EDS/RDS names (`type\nname`; absent: ADS). */
   private readonly sources = new Map<string, XdsStreamSourceRef>();
-  private readonly received = { cds: false, lds: false, eds: new Set<string>(), rds: new Set<string>() };
+  private readonly received = { cds: false, eds: new Set<string>(), rds: new Set<string>() };
   private readonly dumps = { clusters: new Map<string, DynamicResource>(), listeners: new Map<string, DynamicResource>(), routes: new Map<string, DynamicResource>(), endpoints: new Map<string, DynamicResource>() };
   private readyWaiters: Array<() => void> = [];
   private isReady = false;
-  /** Bumped by each accepted LDS update: a warming update superseded by a newer one is dropped. */
-  private listenerGeneration = 0;
   /** Secrets the dynamic clusters need (the initial fetch waits for them). */
   private clusterSecrets: string[] = [];
-  /** The listener update warming (waiting for secrets or extension configs), for /config_dump. */
-  private warming: { readonly update: TypeUpdate; readonly since: Date } | undefined;
   /** Route configuration names that have a table now (arrived, not removed). */
   private readonly routesPresent = new Set<string>();
-  /** Called after each accepted RDS update (listener warming). */
-  private readonly routeWaiters = new Set<() => void>();
-  /** Ends the RDS wait of a superseded warming listener update. */
-  private cancelRouteWait: (() => void) | undefined;
 
   /** Accepted-but-not-applied config in an update: logged and counted in server.config_warnings, as at start-up. */
   private readonly warn = (w: ConfigError): void => {
@@ -126,6 +135,17 @@ export class XdsManager {
     // EDS/RDS names that static config already needs.
     for (const c of opts.staticClusters) if (c.edsServiceName) { this.edsNames.add(c.edsServiceName); this.noteSource(ENDPOINT, c.edsServiceName, c.edsSource); }
     for (const l of opts.staticListeners) for (const r of rdsRefsOf(l)) { this.rdsNames.add(r.name); this.noteSource(ROUTE, r.name, r.source); }
+    this.lds = new LdsListeners({
+      staticListeners: opts.staticListeners,
+      sink: opts.sink,
+      ...(opts.sds ? { sds: opts.sds } : {}),
+      ...(opts.ecds ? { ecds: opts.ecds } : {}),
+      log: opts.log,
+      dump: this.dumps.listeners,
+      routePresent: (n) => this.routesPresent.has(n),
+      onRouteTimeout: (n) => this.routesTimedOut.add(n),
+      onChange: () => this.listenersChanged(),
+    });
   }
 
   /** Accepted dynamic resources by kind, for /config_dump. */
@@ -133,17 +153,9 @@ export class XdsManager {
     return this.dumps;
   }
 
-  /** Listeners of the update that is warming (new or changed ones only), for /config_dump. */
+  /** Warming listeners (new ones, and new versions of active ones), for /config_dump. */
   warmingListeners(): DynamicResource[] {
-    const w = this.warming;
-    if (!w) return [];
-    const out: DynamicResource[] = [];
-    for (const [n, r] of w.update.resources) {
-      const active = this.dumps.listeners.get(n);
-      if (active && JSON.stringify(active.raw) === JSON.stringify(r.value)) continue;
-      out.push({ name: n, versionInfo: w.update.versionInfo || r.version, lastUpdated: w.since, raw: r.value });
-    }
-    return out;
+    return this.lds.warmingDump();
   }
 
   /** The accepted version_info of CDS or LDS. */
@@ -168,6 +180,8 @@ export class XdsManager {
       await Promise.race([ready, new Promise<void>((r) => { timer = setTimeout(() => { this.opts.log.warn({}, 'initial xDS fetch timed out; serving what arrived'); r(); }, t); })]);
       clearTimeout(timer);
     } else await ready;
+    // From now on each listener becomes active as soon as it is warm (those warm already go now).
+    this.lds.startWorkers();
   }
 
   /** Records where an EDS/RDS name comes from (undefined: ADS). */
@@ -190,9 +204,9 @@ export class XdsManager {
     if (this.isReady) return;
     const s = this.opts.source;
     if (s.cds && !this.received.cds) return;
-    if (s.lds && !this.received.lds) return;
+    if (s.lds && !this.lds.initialized) return;
     for (const n of this.edsNames) if (!this.received.eds.has(n)) return;
-    for (const n of this.rdsNames) if (!this.received.rds.has(n)) return;
+    for (const n of this.rdsNames) if (!this.received.rds.has(n) && !this.routesTimedOut.has(n)) return;
     if (this.opts.sds && !this.opts.sds.settled(this.clusterSecrets)) return;
     if (this.opts.ecds && !this.opts.ecds.settled(this.opts.ecds.groupWarmingNames('static'))) return;
     this.isReady = true;
@@ -222,17 +236,6 @@ export class XdsManager {
     for (const n of u.changed) {
       const r = u.resources.get(n);
       if (r) map.set(n, { name: n, versionInfo: u.versionInfo || r.version, lastUpdated: now, raw: r.value });
-    }
-  }
-
-  /** Records every resource of the update (a warmed update may follow one that was dropped). */
-  private recordAll(map: Map<string, DynamicResource>, u: TypeUpdate): void {
-    const now = new Date();
-    for (const n of [...map.keys()]) if (!u.resources.has(n)) map.delete(n);
-    for (const [n, r] of u.resources) {
-      const prev = map.get(n);
-      if (prev && !u.changed.includes(n) && JSON.stringify(prev.raw) === JSON.stringify(r.value)) continue;
-      map.set(n, { name: n, versionInfo: u.versionInfo || r.version, lastUpdated: now, raw: r.value });
     }
   }
 
@@ -313,115 +316,47 @@ export class XdsManager {
       const why = r.source ? this.client.checkSource(r.source) : undefined;
       if (why) errors.push(`listener '${l.name}': rds.config_source: ${why}`);
     }
-    const refs = this.sdsRefs('lds', parsed, errors);
-    const ecdsRefs = errors.length ? [] : ecdsRefsOfListeners(parsed);
-    if (!errors.length && ecdsRefs.length) {
-      if (this.opts.ecds) errors.push(...this.opts.ecds.check(ecdsRefs));
+    if (errors.length) return errors;
+    const sdsOf = new Map<string, SdsRef[]>();
+    for (const l of parsed) sdsOf.set(l.name, sdsRefsOfListeners([l], errors));
+    const allSds = [...sdsOf.values()].flat();
+    if (!errors.length) {
+      if (this.opts.sds) errors.push(...this.opts.sds.check(['lds', 'lds-warming'], allSds));
+      else if (allSds.some((r) => r.source.kind !== 'static')) errors.push('SDS secrets are referenced, but SDS is not configured');
+    }
+    const ecdsOf = new Map<string, EcdsRef[]>();
+    if (!errors.length) for (const l of parsed) ecdsOf.set(l.name, ecdsRefsOfListeners([l]));
+    const allEcds = [...ecdsOf.values()].flat();
+    if (!errors.length && allEcds.length) {
+      if (this.opts.ecds) errors.push(...this.opts.ecds.check(allEcds));
       else errors.push('config_discovery is used, but ECDS is not configured');
     }
     if (errors.length) return errors;
-    const generation = ++this.listenerGeneration;
-    const sds = this.opts.sds;
-    const ecds = this.opts.ecds;
-    const names = refs.map((r) => r.name);
-    const ecdsNames = ecds ? ecds.warmingNames(ecdsRefs) : [];
-    this.warming = undefined;
-    this.cancelRouteWait?.();
-    this.cancelRouteWait = undefined;
-    const routeRefs = new Map<string, number>();
-    for (const l of parsed) for (const r of rdsRefsOf(l)) if (!this.routesPresent.has(r.name)) { const prev = routeRefs.get(r.name); routeRefs.set(r.name, prev === undefined ? r.timeoutMs : prev === 0 || r.timeoutMs === 0 ? 0 : Math.max(prev, r.timeoutMs)); }
-    const routeNames = [...routeRefs.keys()];
-    if ((!sds || refs.length === 0) && ecdsNames.length === 0 && routeNames.length === 0) return this.activateListeners(parsed, u, refs, ecdsRefs);
-    for (const l of parsed) for (const r of rdsRefsOf(l)) if (routeRefs.has(r.name)) this.noteSource(ROUTE, r.name, r.source);
-    if (routeNames.length) this.sub(ROUTE, [...new Set([...this.rdsNames, ...routeNames])]);
-    // What the new listeners need, beside what the active ones use until they are replaced.
-    sds?.setRefs('lds-warming', refs);
-    ecds?.setRefs('lds-warming', ecdsRefs);
-    const warm = (): boolean => (!sds || sds.settled(names)) && (!ecds || ecds.settled(ecdsNames)) && routeNames.every((n) => this.routesPresent.has(n));
-    if (warm()) return this.activateListeners(parsed, u, refs, ecdsRefs);
-    this.warming = { update: u, since: new Date() };
-    this.opts.log.info({ version: u.versionInfo, secrets: names.filter((n) => !sds?.settled([n])), extensionConfigs: ecdsNames.filter((n) => !ecds?.settled([n])), routeConfigurations: routeNames }, 'listeners warming: waiting for their TLS secrets, extension configs or route configurations');
-    void Promise.all([sds?.whenSettled(names), ecds?.whenSettled(ecdsNames), this.whenRoutes(routeRefs)]).then(async () => {
-      if (generation !== this.listenerGeneration) return;
-      this.warming = undefined;
-      this.cancelRouteWait = undefined;
-      const errs = await this.activateListeners(parsed, u, refs, ecdsRefs);
-      if (errs.length) this.opts.log.warn({ version: u.versionInfo, errors: errs }, 'warmed listeners could not be applied; the previous listeners keep serving');
-      this.checkReady();
-    });
-    return [];
+    return this.lds.accept(u, parsed, sdsOf, ecdsOf);
   }
 
   /**
-   * Resolves when every route configuration named has arrived or its
-   * initial_fetch_timeout passed (0: waits until it arrives), or when a newer
-   * listener update supersedes this one (cancelRouteWait).
+   * The active or warming listeners changed: route configurations are
+   * subscribed for static, active and warming listeners; the initial fetch
+   * waits for those of static and active ones.
    */
-  private whenRoutes(needed: ReadonlyMap<string, number>): Promise<void> {
-    if (needed.size === 0) return Promise.resolve();
-    return new Promise<void>((resolve) => {
-      const left = new Set(needed.keys());
-      const timers: NodeJS.Timeout[] = [];
-      const finish = (): void => {
-        for (const t of timers) clearTimeout(t);
-        this.routeWaiters.delete(check);
-        resolve();
-      };
-      const check = (): void => {
-        for (const n of [...left]) if (this.routesPresent.has(n)) left.delete(n);
-        if (left.size === 0) finish();
-      };
-      this.routeWaiters.add(check);
-      this.cancelRouteWait = finish;
-      for (const [n, ms] of needed) {
-        if (ms <= 0) continue;
-        const t = setTimeout(() => {
-          if (!left.has(n)) return;
-          this.opts.log.warn({ routeConfiguration: n, timeoutMs: ms }, 'RDS initial fetch timed out; the warming listeners go on without it (404 NR until it arrives)');
-          left.delete(n);
-          if (left.size === 0) finish();
-        }, ms);
-        t.unref();
-        timers.push(t);
-      }
-    });
-  }
-
-  /** Why the SDS secrets named by these configs cannot be served, pushed onto errors; the references. */
-  private sdsRefs(group: 'lds' | 'cds', parsed: readonly (ListenerConfig | ClusterConfig)[], errors: string[]): SdsRef[] {
-    if (errors.length) return [];
-    const refs = group === 'lds' ? sdsRefsOfListeners(parsed as ListenerConfig[], errors) : sdsRefsOfClusters(parsed as ClusterConfig[], errors);
-    if (this.opts.sds) errors.push(...this.opts.sds.check(group === 'lds' ? ['lds', 'lds-warming'] : ['cds'], refs));
-    else if (refs.some((r) => r.source.kind !== 'static')) errors.push('SDS secrets are referenced, but SDS is not configured');
-    return refs;
-  }
-
-  /** Applies a listener set (now, or once warm); returns the reasons it failed. */
-  private async activateListeners(parsed: ListenerConfig[], u: TypeUpdate, refs: readonly SdsRef[], ecdsRefs: readonly EcdsRef[]): Promise<string[]> {
-    // Set before the listeners are built, so their filters find the configs (and what the old ones used stays subscribed).
-    this.opts.ecds?.setRefs('lds-next', ecdsRefs);
-    try {
-      await this.opts.sink.applyListeners([...this.opts.staticListeners, ...parsed]);
-    } catch (e) {
-      this.opts.sds?.setRefs('lds-warming', []);
-      this.opts.ecds?.setRefs('lds-next', []);
-      this.opts.ecds?.setRefs('lds-warming', []);
-      return [(e as Error).message];
-    }
-    this.opts.sds?.setRefs('lds', refs);
-    this.opts.sds?.setRefs('lds-warming', []);
-    this.opts.ecds?.setRefs('lds', ecdsRefs);
-    this.opts.ecds?.setRefs('lds-next', []);
-    this.opts.ecds?.setRefs('lds-warming', []);
-    this.listeners = parsed;
-    this.recordAll(this.dumps.listeners, u);
-    this.received.lds = true;
+  private listenersChanged(): void {
     const rds = new Set<string>();
-    for (const l of [...this.opts.staticListeners, ...parsed]) for (const r of rdsRefsOf(l)) { rds.add(r.name); this.noteSource(ROUTE, r.name, r.source); }
+    for (const l of [...this.opts.staticListeners, ...this.lds.activeConfigs()]) for (const r of rdsRefsOf(l)) { rds.add(r.name); this.noteSource(ROUTE, r.name, r.source); }
     this.rdsNames.clear();
     for (const n of rds) this.rdsNames.add(n);
+    for (const l of this.lds.warmingConfigs()) for (const r of rdsRefsOf(l)) { rds.add(r.name); this.noteSource(ROUTE, r.name, r.source); }
     this.sub(ROUTE, [...rds]);
-    return [];
+    this.checkReady();
+  }
+
+  /** Why the SDS secrets named by these clusters cannot be served, pushed onto errors; the references. */
+  private sdsRefs(group: 'cds', parsed: readonly ClusterConfig[], errors: string[]): SdsRef[] {
+    if (errors.length) return [];
+    const refs = sdsRefsOfClusters(parsed, errors);
+    if (this.opts.sds) errors.push(...this.opts.sds.check([group], refs));
+    else if (refs.some((r) => r.source.kind !== 'static')) errors.push('SDS secrets are referenced, but SDS is not configured');
+    return refs;
   }
 
   private onRoutes(u: TypeUpdate): string[] {
@@ -446,19 +381,8 @@ export class XdsManager {
       this.routesPresent.delete(n);
     }
     this.record(this.dumps.routes, u);
-    // Listener updates warming on these route configurations complete asynchronously.
-    for (const w of [...this.routeWaiters]) w();
+    // Listeners warming on these route configurations complete asynchronously.
+    this.lds.routesUpdated();
     return [];
   }
-}
-
-/** RDS names the HCMs of a listener reference, with their initial_fetch_timeout (ms; 0 = forever). */
-function rdsRefsOf(l: ListenerConfig): Array<{ name: string; timeoutMs: number; source?: XdsStreamSourceRef }> {
-  const out: Array<{ name: string; timeoutMs: number; source?: XdsStreamSourceRef }> = [];
-  const chains = l.defaultFilterChain ? [...l.filterChains, l.defaultFilterChain] : l.filterChains;
-  for (const fc of chains) for (const f of fc.filters) {
-    const cfg = f.config as { rdsName?: string; rdsInitialFetchTimeoutMs?: number; rdsSource?: XdsStreamSourceRef } | undefined;
-    if (cfg?.rdsName) out.push({ name: cfg.rdsName, timeoutMs: cfg.rdsInitialFetchTimeoutMs ?? 15_000, ...(cfg.rdsSource ? { source: cfg.rdsSource } : {}) });
-  }
-  return out;
 }
