@@ -29,6 +29,13 @@ export interface Host {
 export interface LbContext {
   /** Hash from the route's hash_policy; undefined when none produced one. */
   readonly hash?: bigint;
+  /**
+   * The host-selection attempt of a retry host predicate (previous_hosts): 0 or absent for the
+   * first pick. Hash balancers move away from the hashed host on later attempts, as Envoy's do
+   * (ring hash: the attempt-th next ring point; maglev: the hash xor'ed with 2^64 - attempt);
+   * the others pick afresh anyway.
+   */
+  readonly attempt?: number;
 }
 
 /** The cluster stats a load balancer counts in (part of Envoy's ClusterLbStats). */

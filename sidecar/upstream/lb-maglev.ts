@@ -11,7 +11,7 @@
  * The table is built over the hosts to use (healthy ones, or all in panic; lb-host-set.ts).
  * Health is re-read at each pick and the table is rebuilt lazily, on that pick, when the hosts
  * to use changed (HostSet.version). Not supported: hash_balance_factor, locality weighting,
- * use_hostname_for_hashing, retry attempts.
+ * use_hostname_for_hashing.
  */
 
 import { ConfigError } from '../contracts/errors.ts';
@@ -131,11 +131,18 @@ export class MaglevLoadBalancer implements LoadBalancer {
   /** The owner of slot `ctx.hash % table_size` (a random slot when there is no hash). */
   chooseHost(ctx: LbContext): Host | undefined {
     const table = this.#current();
-    if (this.#set.inPanic) this.#stats?.lbHealthyPanic.inc();
+    // Envoy counts a panic once per selection, not per host-selection retry of a hash balancer.
+    const attempt = ctx.attempt ?? 0;
+    if (this.#set.inPanic && attempt === 0) this.#stats?.lbHealthyPanic.inc();
     if (table.hosts.length === 0) return undefined;
-    const slot = ctx.hash === undefined
-      ? Math.floor(this.#random() * this.#tableSize)
-      : Number(BigInt.asUintN(64, ctx.hash) % this.#tableSizeBig);
+    let slot: number;
+    if (ctx.hash === undefined) slot = Math.floor(this.#random() * this.#tableSize);
+    else {
+      // A host-selection retry alters the hash as Envoy's MaglevTable::chooseHost does:
+      // hash ^= ~0 - attempt + 1 (most bits set, so retries spread over the table).
+      const h = attempt > 0 ? BigInt.asUintN(64, ctx.hash) ^ (0xffff_ffff_ffff_ffffn - BigInt(attempt) + 1n) : ctx.hash;
+      slot = Number(BigInt.asUintN(64, h) % this.#tableSizeBig);
+    }
     return table.hosts[table.slots[slot]!];
   }
 

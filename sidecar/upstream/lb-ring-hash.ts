@@ -9,8 +9,9 @@
  *    point (ketama), by binary search; with no request hash, a random 64-bit hash is used.
  * The ring is built over the hosts to use (healthy ones, or all in panic; lb-host-set.ts). Health
  * is re-read at each pick and the ring is rebuilt lazily, on that pick, when the hosts to use
- * changed (HostSet.version). Not supported: MURMUR_HASH_2, hash_balance_factor, locality
- * weighting, use_hostname_for_hashing, retry attempts.
+ * changed (HostSet.version). A host-selection retry (LbContext.attempt > 0, the previous_hosts
+ * predicate) takes the attempt-th point after the hashed one, as Envoy's Ring::chooseHost does.
+ * Not supported: MURMUR_HASH_2, hash_balance_factor, locality weighting, use_hostname_for_hashing.
  *
  * Cost: building hashes one BigInt XXH64 per point (~2 us), so the default 1024-point ring takes
  * a few milliseconds; very skewed weights can push the ring towards maximum_ring_size (8M points,
@@ -147,7 +148,9 @@ export class RingHashLoadBalancer implements LoadBalancer {
   /** The ring point owner for `ctx.hash` (a random point when undefined). */
   chooseHost(ctx: LbContext): Host | undefined {
     const ring = this.#current();
-    if (this.#set.inPanic) this.#stats?.lbHealthyPanic.inc();
+    // Envoy counts a panic once per selection, not per host-selection retry of a hash balancer.
+    const attempt = ctx.attempt ?? 0;
+    if (this.#set.inPanic && attempt === 0) this.#stats?.lbHealthyPanic.inc();
     const n = ring.hi.length;
     if (n === 0) return undefined;
     let hi: number;
@@ -171,7 +174,8 @@ export class RingHashLoadBalancer implements LoadBalancer {
       if (mh < hi || (mh === hi && los[mid]! < lo)) a = mid + 1;
       else b = mid;
     }
-    return ring.hosts[ring.host[a === n ? 0 : a]!];
+    const index = ((a === n ? 0 : a) + attempt) % n;
+    return ring.hosts[ring.host[index]!];
   }
 
   #current(): HashRing {

@@ -103,8 +103,9 @@ export class PriorityLoadBalancer implements LoadBalancer {
     const p = choosePriority(this.#load.load, point);
     const level = this.#levels[p]!;
     if (this.#load.panic[p]) {
-      // Envoy's hostSourceToUse: one lb_healthy_panic per selection from a level in panic.
-      this.#stats?.lbHealthyPanic.inc();
+      // Envoy's hostSourceToUse: one lb_healthy_panic per selection from a level in panic; a hash
+      // balancer's host-selection retries (attempt > 0) are part of the same selection.
+      if (!(this.#opts.hashChoosesPriority && (ctx.attempt ?? 0) > 0)) this.#stats?.lbHealthyPanic.inc();
       return level.all.chooseHost(ctx);
     }
     if (this.#opts.localityWeighted && level.localities.length) {

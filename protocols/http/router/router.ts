@@ -14,6 +14,7 @@ import type { AccessLogEntry, AccessLogger } from '../../../sidecar/contracts/ac
 import { Continue, type BodyTransform, type ConnectionInfo, type HeaderMap, type HttpFilter, type HttpFilterCallbacks, type HttpFilterFactory, type LocalReplySpec } from '../../../sidecar/contracts/http-filter.ts';
 import type { LogFilter } from '../access-log-filter.ts';
 import type { TlsConnectionInfo } from '../../../sidecar/contracts/tls.ts';
+import type { LbContext } from '../../../sidecar/contracts/load-balancer.ts';
 import { mutateXfcc, XFCC, type XfccConnection } from '../../tls/xfcc.ts';
 import type { Cluster } from '../../../sidecar/upstream/cluster.ts';
 import type { UpstreamHost } from '../../../sidecar/upstream/host.ts';
@@ -83,6 +84,8 @@ const LOCAL_REPLY_DETAILS: Record<string, string> = {
   SI: 'stream_idle_timeout',
   DT: 'max_duration_timeout',
 };
+/** The load-balancer context of a request without a hash (shared: nothing writes to it). */
+const NO_LB_CONTEXT: LbContext = Object.freeze({});
 /** Request headers that steer the router and are not forwarded. */
 const CONSUMED_REQUEST_HEADERS = new Set(['x-envoy-upstream-rq-timeout-ms', 'x-envoy-retry-on', 'x-envoy-max-retries', 'x-envoy-upstream-rq-per-try-timeout-ms']);
 
@@ -528,12 +531,13 @@ export class RouterStream implements UpstreamResponseHandler {
     // ORIGINAL_DST: the destination header (use_http_header) or the downstream local address.
     const od = cluster.originalDst;
     if (od) return od.choose(od.headerName === undefined ? undefined : first(this.ds.headers[od.headerName]), this.conn);
-    const ctx = this.hash === undefined ? {} : { hash: this.hash };
-    let host = cluster.chooseHost(ctx);
+    const hash = this.hash;
+    let host = cluster.chooseHost(hash === undefined ? NO_LB_CONTEXT : { hash });
     const r = this.retry;
     if (host && this.tried && r?.avoidPreviousHosts) {
       for (let i = 0; i < r.hostSelectionRetryMaxAttempts && this.tried.has(host.key); i++) {
-        const next = cluster.chooseHost(ctx);
+        // The attempt number lets a hash balancer move off the hashed host (Envoy's chooseHost(hash, attempt)).
+        const next = cluster.chooseHost({ hash, attempt: i + 1 });
         if (!next) break;
         host = next;
       }

@@ -82,12 +82,35 @@ virtual_hosts:
         retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]
         # Re-picks are random too (RANDOM lb): 60 makes a broken re-pick (2^-60) impossible in practice.
         host_selection_retry_max_attempts: 60
+  - match: { prefix: "/hashretry-ring" }
+    route:
+      cluster: half_broken_ring
+      hash_policy: [{ header: { header_name: x-user } }]
+      retry_policy:
+        retry_on: "5xx"
+        num_retries: 1
+        retry_back_off: { base_interval: 0.001s }
+        retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]
+        # Each re-pick is the next ring point / an altered maglev hash: 60 makes a broken one (2^-60) impossible in practice.
+        host_selection_retry_max_attempts: 60
+  - match: { prefix: "/hashretry-maglev" }
+    route:
+      cluster: half_broken_maglev
+      hash_policy: [{ header: { header_name: x-user } }]
+      retry_policy:
+        retry_on: "5xx"
+        num_retries: 1
+        retry_back_off: { base_interval: 0.001s }
+        retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]
+        # Each re-pick is the next ring point / an altered maglev hash: 60 makes a broken one (2^-60) impossible in practice.
+        host_selection_retry_max_attempts: 60
   - match: { prefix: "/maxduration" }
     route: { cluster: up, timeout: 5s, max_stream_duration: { max_stream_duration: 0.2s } }
   - match: { prefix: "/stream-grpc" }
     route: { cluster: up, timeout: 5s, max_stream_duration: { max_stream_duration: 0s, grpc_timeout_header_max: 0s } }
 `,
-    clusters: [staticCluster('up', [up.port]), staticCluster('mixed', [deadPort, up.port]), staticCluster('dead', [deadPort]), staticCluster('half_broken', [broken.port, up.port], 'lb_policy: RANDOM')].join('\n'),
+    clusters: [staticCluster('up', [up.port]), staticCluster('mixed', [deadPort, up.port]), staticCluster('dead', [deadPort]), staticCluster('half_broken', [broken.port, up.port], 'lb_policy: RANDOM'),
+      staticCluster('half_broken_ring', [broken.port, up.port], 'lb_policy: RING_HASH'), staticCluster('half_broken_maglev', [broken.port, up.port], 'lb_policy: MAGLEV')].join('\n'),
   }));
 }, 20000);
 
@@ -102,6 +125,14 @@ describe.each(PROTOCOLS)('route max_stream_duration and retry host predicates ov
   test('previous_hosts: a retry goes to a host not tried yet (RANDOM over one broken and one good host: every request succeeds)', async () => {
     for (let i = 0; i < 20; i++) {
       const r = await send(proto, sc.port(), { path: `/otherhost/${i}` });
+      expect(r.status).toBe(200);
+    }
+  });
+
+  test.each(['ring', 'maglev'])('previous_hosts with a hash policy (%s): the retry leaves the hashed host, as Envoy chooseHost(hash, attempt)', async (lb) => {
+    // Half of the users hash to the broken host; each must be served by the retry.
+    for (let i = 0; i < 20; i++) {
+      const r = await send(proto, sc.port(), { path: `/hashretry-${lb}`, headers: { 'x-user': `user-${i}` } });
       expect(r.status).toBe(200);
     }
   });

@@ -41,6 +41,14 @@ describe.each(POLICIES)('lb_healthy_panic with %s', (policy) => {
     expect(stats.lbHealthyPanic.value()).toBe(7);
   });
 
+  it('counts a hash balancer\'s host-selection retries (attempt > 0) as part of one selection, as Envoy', () => {
+    const stats = clusterStats();
+    const lb = clusterLoadBalancerFactory(policy, {})(hostsAt([0, 0, 0], [1, 2]), seededRandom(4), undefined, stats);
+    for (let attempt = 0; attempt < 4; attempt++) lb.chooseHost({ hash: 42n, attempt });
+    const hashed = policy === 'RING_HASH' || policy === 'MAGLEV';
+    expect(stats.lbHealthyPanic.value()).toBe(hashed ? 1 : 4);
+  });
+
   it('counts nothing with panic disabled (healthy_panic_threshold 0)', () => {
     const stats = clusterStats();
     const lb = clusterLoadBalancerFactory(policy, { healthyPanicThreshold: 0 })(hostsAt([0, 0, 0], [1, 2]), seededRandom(2), undefined, stats);

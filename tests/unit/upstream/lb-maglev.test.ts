@@ -55,6 +55,19 @@ describe('maglev', () => {
     expect(lb.chooseHost({ hash: 0xffff_ffff_ffff_ffffn })).toBe(sorted[slots[Number(0xffff_ffff_ffff_ffffn % 65537n)]!]);
   });
 
+  it('a host-selection retry (attempt n) looks up hash ^ (2^64 - n), as Envoy MaglevTable::chooseHost', () => {
+    const hosts = makeHosts(5);
+    const lb = maglev()(hosts, seededRandom(1)) as MaglevLoadBalancer;
+    const { slots, hosts: sorted } = lb.table;
+    for (const hash of [12345n, 0n, 0xffff_ffff_ffff_ffffn]) {
+      for (const attempt of [1, 2, 7]) {
+        const altered = hash ^ (2n ** 64n - BigInt(attempt));
+        expect(lb.chooseHost({ hash, attempt })).toBe(sorted[slots[Number(altered % 65537n)]!]);
+      }
+      expect(lb.chooseHost({ hash, attempt: 0 })).toBe(lb.chooseHost({ hash }));
+    }
+  });
+
   it('is consistent: same hash, same host, whatever the host order', () => {
     const hosts = makeHosts(8);
     const a = owners(maglev()(hosts, seededRandom(1)));

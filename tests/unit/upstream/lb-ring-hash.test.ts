@@ -49,6 +49,20 @@ describe('ringHash', () => {
     expect(lb.chooseHost({ hash: 0n })).toBe(first);
   });
 
+  it('a host-selection retry (attempt n) takes the n-th point after the hashed one, wrapping (Envoy Ring::chooseHost)', () => {
+    const hosts = makeHosts(3);
+    const ring = buildRing(hosts, 1024, 8 * 1024 * 1024);
+    const lb = ringHash()(hosts, seededRandom(1));
+    const n = ring.host.length;
+    const owner = (i: number): Host => ring.hosts[ring.host[i % n]!]!;
+    for (const [start, attempt] of [[5, 1], [5, 2], [n - 1, 1], [n - 1, 3]] as const) {
+      // A point's own hash maps to that point; attempt k to the k-th point after it.
+      const hash = (BigInt(ring.hi[start]!) << 32n) | BigInt(ring.lo[start]!);
+      expect(lb.chooseHost({ hash })).toBe(owner(start));
+      expect(lb.chooseHost({ hash, attempt })).toBe(owner(start + attempt));
+    }
+  });
+
   it('is consistent: same hash, same host, whatever the host order', () => {
     const hosts = makeHosts(8);
     const a = owners(ringHash()(hosts, seededRandom(1)));
