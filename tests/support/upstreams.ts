@@ -72,8 +72,13 @@ export async function startHttpUpstream(name = 'up'): Promise<TestUpstream> {
         res.writeHead(status, { 'content-type': 'application/json', 'x-upstream': name, server: 'test-upstream', connection: 'keep-alive' });
         res.end(req.method === 'HEAD' ? undefined : body);
       };
-      if (delay > 0) setTimeout(respond, delay);
-      else respond();
+      if (delay > 0) {
+        // The delay ends with the response: a proxy that gave up (a route
+        // timeout) closes it, and a pending timer would outlive close() and
+        // keep the jest worker alive.
+        const t = setTimeout(respond, delay);
+        res.on('close', () => clearTimeout(t));
+      } else respond();
     });
   });
   server.keepAliveTimeout = 60_000;

@@ -26,16 +26,24 @@ afterAll(async () => {
   await up.close();
 });
 
-/** Sends raw bytes on a new connection; resolves with everything read until close. */
+/**
+ * Sends raw bytes on a new connection; resolves with everything read until
+ * close, or until `ms` have passed (then the connection is destroyed). The
+ * timer goes with the connection: left pending, it kept the jest worker alive
+ * for up to `ms` after the last test, and jest force-exited it.
+ */
 function raw(port: number, bytes: string | Buffer, ms = 3000): Promise<string> {
   return new Promise((resolve) => {
     const s = net.connect(port, '127.0.0.1');
     let out = '';
+    const timer = setTimeout(() => s.destroy(), ms);
     s.on('data', (c: Buffer) => (out += c.toString('latin1')));
-    s.on('close', () => resolve(out));
+    s.on('close', () => {
+      clearTimeout(timer);
+      resolve(out);
+    });
     s.on('error', () => undefined);
     s.write(bytes);
-    setTimeout(() => s.destroy(), ms);
   });
 }
 

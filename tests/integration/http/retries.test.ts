@@ -114,10 +114,12 @@ virtual_hosts:
   }));
 }, 20000);
 
+// Each guarded: when beforeAll fails part-way, the upstreams it did start
+// must still close, or the jest worker never exits.
 afterAll(async () => {
-  await sc.stop();
-  await up.close();
-  await broken.close();
+  await sc?.stop();
+  await up?.close();
+  await broken?.close();
 });
 
 

@@ -272,9 +272,10 @@ test('Expect: 100-continue on HTTP/2 gets a 100 before the body is sent', async 
   const session = http2.connect(`http://127.0.0.1:${sc.port()}`);
   const stream = session.request({ ':method': 'POST', ':path': '/exact', 'content-length': '5', expect: '100-continue' }, { endStream: false });
   await new Promise<void>((resolve, reject) => {
-    stream.once('continue', () => resolve());
-    stream.once('error', reject);
-    setTimeout(() => reject(new Error('no 100 Continue')), 3000);
+    // Cleared once settled: a pending 3 s timer kept the jest worker alive after the last test.
+    const timer = setTimeout(() => reject(new Error('no 100 Continue')), 3000);
+    stream.once('continue', () => { clearTimeout(timer); resolve(); });
+    stream.once('error', (err) => { clearTimeout(timer); reject(err); });
   });
   stream.end('hello');
   const chunks: Buffer[] = [];
