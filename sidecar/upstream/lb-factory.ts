@@ -4,7 +4,7 @@
  */
 import type { LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import type { LbPolicyName } from '../contracts/snapshot.ts';
-import { panicThresholdFrom } from './lb-host-set.ts';
+import { panicThresholdFrom } from '../contracts/lb-options.ts';
 import { leastRequest } from './lb-least-request.ts';
 import { maglev } from './lb-maglev.ts';
 import { random } from './lb-random.ts';

@@ -21,11 +21,9 @@
  * of their own: EDS DEGRADED endpoints count as healthy (xds/translate/cluster.ts).
  */
 
-import { ConfigError } from '../contracts/errors.ts';
 import type { Host } from '../contracts/load-balancer.ts';
 
-/** Envoy's default `common_lb_config.healthy_panic_threshold`, in percent. */
-export const DEFAULT_HEALTHY_PANIC_THRESHOLD = 50;
+import { DEFAULT_HEALTHY_PANIC_THRESHOLD } from '../contracts/lb-options.ts';
 
 /** Options every policy accepts (the part of Envoy's CommonLbConfig that applies here). */
 export interface CommonLbOptions {
@@ -33,17 +31,6 @@ export interface CommonLbOptions {
   readonly healthyPanicThreshold?: number;
 }
 
-/**
- * Validates a panic threshold and rounds it as Envoy does (PROTOBUF_PERCENT_TO_ROUNDED_INTEGER).
- * Throws ConfigError at `common_lb_config.healthy_panic_threshold` when outside 0..100.
- */
-export function panicThresholdFrom(value: number | undefined): number {
-  if (value === undefined) return DEFAULT_HEALTHY_PANIC_THRESHOLD;
-  if (!Number.isFinite(value) || value < 0 || value > 100) {
-    throw new ConfigError('common_lb_config.healthy_panic_threshold', `must be within 0..100, got ${value}`);
-  }
-  return Math.round(value);
-}
 
 /**
  * Envoy's isHostSetInPanic: healthy percentage (0 for an empty set) below the threshold.

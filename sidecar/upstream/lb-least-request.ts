@@ -17,7 +17,8 @@ import { ConfigError } from '../contracts/errors.ts';
 import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import { EdfScheduler } from './lb-edf-scheduler.ts';
 import type { EdfWeight } from './lb-edf-scheduler.ts';
-import { HostSet, hostWeightsAreEqual, panicThresholdFrom } from './lb-host-set.ts';
+import { HostSet, hostWeightsAreEqual } from './lb-host-set.ts';
+import { leastRequestChoices, panicThresholdFrom } from '../contracts/lb-options.ts';
 import type { CommonLbOptions } from './lb-host-set.ts';
 
 /** Envoy's LeastRequest.SelectionMethod for equal weights. */
@@ -117,17 +118,10 @@ export class LeastRequestLoadBalancer implements LoadBalancer {
 
 /** Validates LeastRequestOptions; throws ConfigError with the Envoy field name. */
 function leastRequestConfig(opts: LeastRequestOptions): LeastRequestConfig {
-  const choiceCount = opts.choiceCount ?? 2;
-  if (!Number.isInteger(choiceCount) || choiceCount < 2) {
-    throw new ConfigError('choice_count', `must be an integer >= 2, got ${choiceCount}`);
-  }
-  const bias = opts.activeRequestBias ?? 1;
-  if (!Number.isFinite(bias) || bias < 0) {
-    throw new ConfigError('active_request_bias', `must be a finite number >= 0, got ${bias}`);
-  }
+  const { choiceCount, activeRequestBias: bias } = leastRequestChoices(opts.choiceCount, opts.activeRequestBias);
   const method = opts.selectionMethod ?? 'N_CHOICES';
   if (method !== 'N_CHOICES' && method !== 'FULL_SCAN') {
-    throw new ConfigError('selection_method', `unknown selection method ${String(method)}`);
+    throw new ConfigError('least_request_lb_config.selection_method', `unknown selection method ${String(method)}`);
   }
   return {
     panicThreshold: panicThresholdFrom(opts.healthyPanicThreshold),

@@ -14,16 +14,12 @@
  * use_hostname_for_hashing.
  */
 
-import { ConfigError } from '../contracts/errors.ts';
 import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
-import { HostSet, hostHashKey, panicThresholdFrom } from './lb-host-set.ts';
+import { HostSet, hostHashKey } from './lb-host-set.ts';
+import { maglevTableSize, panicThresholdFrom } from '../contracts/lb-options.ts';
 import type { CommonLbOptions } from './lb-host-set.ts';
 import { xxHash64String } from './xxhash64.ts';
 
-/** Envoy's MaglevTable::DefaultTableSize. */
-export const DEFAULT_TABLE_SIZE = 65537;
-/** Largest table_size Envoy's proto accepts. */
-export const MAX_TABLE_SIZE = 5000011;
 
 /** Options of the Maglev policy (fields of Envoy's Maglev proto). */
 export interface MaglevOptions extends CommonLbOptions {
@@ -50,13 +46,6 @@ interface BuildEntry {
 }
 
 /** Trial division; table sizes are at most 5000011. */
-function isPrime(n: number): boolean {
-  if (n < 2) return false;
-  if (n % 2 === 0) return n === 2;
-  for (let d = 3; d * d <= n; d += 2) if (n % d === 0) return false;
-  return true;
-}
-
 /** Builds Envoy's Maglev table of `tableSize` slots (prime) for `hosts`. */
 export function buildMaglevTable(hosts: readonly Host[], tableSize: number): MaglevTable {
   if (hosts.length === 0) return { slots: new Uint32Array(0), hosts: [] };
@@ -157,11 +146,7 @@ export class MaglevLoadBalancer implements LoadBalancer {
 
 /** Factory for MAGLEV. Throws ConfigError when table_size is not a prime <= 5000011. */
 export function maglev(opts: MaglevOptions = {}): LoadBalancerFactory {
-  const tableSize = opts.tableSize ?? DEFAULT_TABLE_SIZE;
-  if (!Number.isInteger(tableSize) || tableSize > MAX_TABLE_SIZE) {
-    throw new ConfigError('table_size', `must be an integer <= ${MAX_TABLE_SIZE}, got ${tableSize}`);
-  }
-  if (!isPrime(tableSize)) throw new ConfigError('table_size', 'The table size of maglev must be prime number');
+  const tableSize = maglevTableSize(opts.tableSize);
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
   return (hosts, random, panic = threshold, stats) => new MaglevLoadBalancer(hosts, random, tableSize, panic, stats);
 }

@@ -8,7 +8,8 @@
  */
 
 import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
-import { HostSet, hostWeightsAreEqual, panicThresholdFrom } from './lb-host-set.ts';
+import { HostSet, hostWeightsAreEqual } from './lb-host-set.ts';
+import { panicThresholdFrom } from '../contracts/lb-options.ts';
 import type { CommonLbOptions } from './lb-host-set.ts';
 
 /** Options of the random policy. */

@@ -18,16 +18,12 @@
  * tens of seconds) on the data path.
  */
 
-import { ConfigError } from '../contracts/errors.ts';
 import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
-import { HostSet, hostHashKey, panicThresholdFrom } from './lb-host-set.ts';
+import { HostSet, hostHashKey } from './lb-host-set.ts';
+import { panicThresholdFrom, ringSizes } from '../contracts/lb-options.ts';
 import type { CommonLbOptions } from './lb-host-set.ts';
 import { xxHash64String } from './xxhash64.ts';
 
-/** Envoy's default minimum_ring_size. */
-export const DEFAULT_MIN_RING_SIZE = 1024;
-/** Envoy's default (and largest allowed) maximum_ring_size: 8M. */
-export const DEFAULT_MAX_RING_SIZE = 8 * 1024 * 1024;
 
 /** Options of the ring-hash policy (fields of Envoy's RingHash proto). */
 export interface RingHashOptions extends CommonLbOptions {
@@ -187,20 +183,9 @@ export class RingHashLoadBalancer implements LoadBalancer {
   }
 }
 
-/** Validates one ring size field. */
-function ringSize(field: string, value: number | undefined, fallback: number): number {
-  if (value === undefined) return fallback;
-  if (!Number.isInteger(value) || value < 1 || value > DEFAULT_MAX_RING_SIZE) {
-    throw new ConfigError(field, `must be an integer within 1..${DEFAULT_MAX_RING_SIZE}, got ${value}`);
-  }
-  return value;
-}
-
 /** Factory for RING_HASH. Throws ConfigError for invalid sizes (and min > max, as Envoy). */
 export function ringHash(opts: RingHashOptions = {}): LoadBalancerFactory {
-  const min = ringSize('minimum_ring_size', opts.minimumRingSize, DEFAULT_MIN_RING_SIZE);
-  const max = ringSize('maximum_ring_size', opts.maximumRingSize, DEFAULT_MAX_RING_SIZE);
-  if (min > max) throw new ConfigError('minimum_ring_size', `ring hash: minimum_ring_size (${min}) > maximum_ring_size (${max})`);
+  const { min, max } = ringSizes(opts.minimumRingSize, opts.maximumRingSize);
   const threshold = panicThresholdFrom(opts.healthyPanicThreshold);
   return (hosts, random, panic = threshold, stats) => new RingHashLoadBalancer(hosts, random, min, max, panic, stats);
 }

@@ -10,7 +10,8 @@
 
 import type { Host, LbContext, LbStats, LoadBalancer, LoadBalancerFactory } from '../contracts/load-balancer.ts';
 import { EdfScheduler } from './lb-edf-scheduler.ts';
-import { HostSet, hostWeightsAreEqual, panicThresholdFrom } from './lb-host-set.ts';
+import { HostSet, hostWeightsAreEqual } from './lb-host-set.ts';
+import { panicThresholdFrom } from '../contracts/lb-options.ts';
 import type { CommonLbOptions } from './lb-host-set.ts';
 
 /** Options of the round-robin policy (Envoy's RoundRobin proto has nothing else we support). */

@@ -3,6 +3,7 @@
  * Unsupported fields that would change behaviour are refused with their path
  * rather than silently ignored; harmless ones are warned about.
  */
+import { checkLbOptions } from '../../sidecar/contracts/lb-options.ts';
 import { ConfigError } from '../../sidecar/contracts/errors.ts';
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
 import type { ClusterConfig, EndpointConfig, HealthCheckConfig, LbPolicyName, LoadAssignmentEndpoints, LoadAssignmentPolicy, OriginalDstConfig, TransportSocketMatchConfig, XdsStreamSourceRef } from '../../sidecar/contracts/snapshot.ts';
@@ -48,9 +49,7 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   const common = msg(c['common_lb_config']);
   const panic = msg(common?.['healthy_panic_threshold']);
   if (panic) {
-    const v = Number(panic['value'] ?? 0);
-    if (!(v >= 0 && v <= 100)) throw new ConfigError(`${path}.common_lb_config.healthy_panic_threshold`, `must be within 0..100, got ${String(panic['value'])}`);
-    lbOptions['healthyPanicThreshold'] = v;
+    lbOptions['healthyPanicThreshold'] = Number(panic['value'] ?? 0); // checked below (checkLbOptions)
   }
   const localityWeightedLb = common?.['locality_weighted_lb_config'] !== undefined;
   if (localityWeightedLb && (lbPolicy === 'RING_HASH' || lbPolicy === 'MAGLEV')) {
@@ -72,6 +71,12 @@ export function parseCluster(c: Json, path: string, warn: (e: ConfigError) => vo
   const mg = msg(c['maglev_lb_config']);
   if (mg) lbOptions['tableSize'] = int(mg['table_size'], 65537, `${path}.maglev_lb_config.table_size`);
   if (c['load_balancing_policy'] !== undefined) throw new ConfigError(`${path}.load_balancing_policy`, 'load_balancing_policy extensions are not supported; use lb_policy');
+  // What the balancer would refuse when the cluster is built, refused here with the field's path.
+  try {
+    checkLbOptions(lbPolicy, lbOptions);
+  } catch (e) {
+    throw e instanceof ConfigError ? e.under(path) : e;
+  }
   const ctx = { path, warn };
   const tsJson = msg(c['transport_socket']);
   const transportSocket = tsJson ? parseTransportSocket(tsJson, `${path}.transport_socket`, 'envoy.transport_sockets.upstream', registry, ctx) : undefined;

@@ -1,7 +1,8 @@
 /** Panic-threshold host selection shared by every policy. */
 
 import { ConfigError } from '../../../sidecar/contracts/errors.ts';
-import { HostSet, hostHashKey, isHostSetInPanic, panicThresholdFrom } from '../../../sidecar/upstream/lb-host-set.ts';
+import { panicThresholdFrom } from '../../../sidecar/contracts/lb-options.ts';
+import { HostSet, hostHashKey, isHostSetInPanic } from '../../../sidecar/upstream/lb-host-set.ts';
 import { makeHosts } from './lb-fixtures.ts';
 
 describe('isHostSetInPanic', () => {
