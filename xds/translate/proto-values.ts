@@ -43,7 +43,7 @@ export function str(v: unknown): string {
  * its meaning at any size (a header range_match bound) is read as a bigint
  * instead (header-matcher.ts). Config time only.
  */
-export function int(v: unknown, dflt: number, path = ''): number {
+export function int(v: unknown, dflt: number, path: string): number {
   if (typeof v === 'number') {
     if (Number.isFinite(v) && Math.abs(v) <= Number.MAX_SAFE_INTEGER) return v;
     throw new ConfigError(path, `${v} is beyond ±${Number.MAX_SAFE_INTEGER} (2^53 - 1) and cannot be held exactly`);

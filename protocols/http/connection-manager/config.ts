@@ -169,7 +169,7 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
     throw new ConfigError(`${path}.common_http_protocol_options.headers_with_underscores_action`, 'only ALLOW is supported');
   }
   const h2 = msg(c['http2_protocol_options']) ?? {};
-  const maxKb = int(c['max_request_headers_kb'], 60);
+  const maxKb = int(c['max_request_headers_kb'], 60, `${path}.max_request_headers_kb`);
   if (maxKb < 1 || maxKb > 8192) throw new ConfigError(`${path}.max_request_headers_kb`, 'must be in [1, 8192]');
   const serverHeader = (str(c['server_header_transformation']) || 'OVERWRITE') as HcmConfig['serverHeader'];
   const xfcc = parseXfccConfig(c, path);
@@ -187,14 +187,14 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
     filters: Object.freeze(filters),
     router,
     useRemoteAddress: bool(c['use_remote_address'], false),
-    xffNumTrustedHops: int(c['xff_num_trusted_hops'], 0),
+    xffNumTrustedHops: int(c['xff_num_trusted_hops'], 0, `${path}.xff_num_trusted_hops`),
     skipXffAppend: bool(c['skip_xff_append'], false),
     generateRequestId: bool(c['generate_request_id'], true),
     preserveExternalRequestId: bool(c['preserve_external_request_id'], false),
     serverName: str(c['server_name']) || 'envoy',
     serverHeader,
     maxRequestHeadersKb: maxKb,
-    maxHeadersCount: int(common['max_headers_count'], 100),
+    maxHeadersCount: int(common['max_headers_count'], 100, `${path}.common_http_protocol_options.max_headers_count`),
     idleTimeoutMs: durationMs(common['idle_timeout'], `${path}.common_http_protocol_options.idle_timeout`) ?? 3600_000,
     streamIdleTimeoutMs: durationMs(c['stream_idle_timeout'], `${path}.stream_idle_timeout`) ?? 300_000,
     requestTimeoutMs: durationMs(c['request_timeout'], `${path}.request_timeout`) ?? 0,
@@ -202,9 +202,9 @@ export function parseHcm(c: Json, path: string, registry: ExtensionRegistry, ctx
     drainTimeoutMs: durationMs(c['drain_timeout'], `${path}.drain_timeout`) ?? 5000,
     portStripping: c['strip_any_host_port'] === true ? 'any' : c['strip_matching_host_port'] === true ? 'matching' : 'none',
     localReply: parseLocalReplyConfig(c['local_reply_config'], `${path}.local_reply_config`),
-    h2MaxConcurrentStreams: int(h2['max_concurrent_streams'], 2147483647),
-    h2InitialStreamWindow: int(h2['initial_stream_window_size'], 268435456),
-    h2InitialConnectionWindow: int(h2['initial_connection_window_size'], 268435456),
+    h2MaxConcurrentStreams: int(h2['max_concurrent_streams'], 2147483647, `${path}.http2_protocol_options.max_concurrent_streams`),
+    h2InitialStreamWindow: int(h2['initial_stream_window_size'], 268435456, `${path}.http2_protocol_options.initial_stream_window_size`),
+    h2InitialConnectionWindow: int(h2['initial_connection_window_size'], 268435456, `${path}.http2_protocol_options.initial_connection_window_size`),
     accessLogs: Object.freeze(parseAccessLogs(c['access_log'], `${path}.access_log`, registry, ctx)),
   });
 }

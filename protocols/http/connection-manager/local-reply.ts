@@ -49,7 +49,7 @@ export function parseLocalReplyConfig(v: unknown, path: string): LocalReplyConfi
       body = tfs['inline_string'];
       contentType = typeof bfo['content_type'] === 'string' ? bfo['content_type'] : 'text/plain';
     }
-    return { matches: parseLogFilter(f, `${p}.filter`), status: m['status_code'] !== undefined ? int(m['status_code'], 0) : undefined, body, contentType };
+    return { matches: parseLogFilter(f, `${p}.filter`), status: m['status_code'] !== undefined ? int(m['status_code'], 0, `${p}.status_code`) : undefined, body, contentType };
   });
   return { mappers };
 }
