@@ -2,9 +2,18 @@
  * The server: composes stats, the cluster manager, the listener manager and
  * the admin API around one config snapshot, and owns the lifecycle Envoy
  * has: PRE_INITIALIZING -> INITIALIZING (clusters warm: DNS, first health
- * checks) -> LIVE -> DRAINING (listeners stop accepting, HTTP/1.1 answers
- * with Connection: close, HTTP/2 gets GOAWAY, in-flight requests finish) ->
- * exit after --drain-time-s or when no connection is left.
+ * checks; the initial xDS fetch: CDS/EDS, LDS/RDS, SDS, ECDS, each bounded
+ * by its initial_fetch_timeout) -> LIVE -> DRAINING (listeners stop
+ * accepting, HTTP/1.1 answers with Connection: close, HTTP/2 gets GOAWAY,
+ * in-flight requests finish) -> exit after --drain-time-s or when no
+ * connection is left.
+ *
+ * Listeners are bound during INITIALIZING (a bind failure fails start-up)
+ * but hold the connections they accept until the server goes LIVE, when
+ * the listener manager "starts its workers" and serves them: as in Envoy,
+ * no connection is served with half of the configuration (a static route
+ * to a cluster that comes over CDS would answer 503 NC). Admin answers
+ * throughout (/ready: 503 until LIVE).
  */
 import { ConfigError, ConfigErrors, InvariantError } from '../contracts/errors.ts';
 import type { ExtensionRegistry } from '../contracts/extension.ts';
@@ -209,9 +218,8 @@ export class Server implements ServerView {
     const source = this.opts.snapshot.xds;
     if (source) {
       if (!this.opts.xdsRouteParser) throw new InvariantError('a bootstrap with dynamic_resources needs ServerOptions.xdsRouteParser');
-      // Static listeners serve from the start; LDS adds to them (Envoy starts
-      // every listener once the initial fetch is done; serving the static
-      // ones early only means the admin-adjacent listeners answer sooner).
+      // Static listeners are bound now and hold what they accept until LIVE
+      // (startWorkers below); LDS adds to them.
       await this.listenersMgr.start(this.opts.snapshot.listeners);
       const xlog = this.opts.logs.get('config');
       this.xds = new XdsManager({
@@ -243,9 +251,13 @@ export class Server implements ServerView {
     }
     // Static listeners and clusters warm on their SDS secrets too (initial_fetch_timeout bounds it).
     await this.sds.whenSettled(staticRefs.map((r) => r.name));
+    // Shut down while initializing: the listeners drained (and dropped what they held); stay DRAINING.
+    if (this.currentState === 'DRAINING') return;
     this.stats.scope('server').histogram('initialization_time_ms').record(performance.now() - t0);
+    const held = this.listenersMgr.heldConnections;
+    this.listenersMgr.startWorkers();
     this.setState('LIVE');
-    log.info({ listeners: this.listenersMgr.all().map((l) => `${l.config.name}@${l.port}`) }, 'all listeners started; server LIVE');
+    log.info({ listeners: this.listenersMgr.all().map((l) => `${l.config.name}@${l.port}`), heldConnections: held }, 'all dependencies initialized, workers started; server LIVE');
   }
 
   private tick(): void {

@@ -19,6 +19,12 @@
  * applies), and reports total_listeners_warming (setWarming).
  * listener_create_success counts listeners that start serving, as Envoy's
  * does when a worker has added one.
+ *
+ * Until startWorkers() (the server's initialization is done, as Envoy's
+ * ListenerManagerImpl::startWorkers after its init manager) every listener,
+ * static or applied during the initial fetch, is bound but holds the
+ * connections it accepts (listener.ts); startWorkers() serves them and sets
+ * listener_manager.workers_started.
  */
 import type { ExtensionRegistry, NetworkFilterRuntime } from '../contracts/extension.ts';
 import type { ListenerConfig, SocketAddress } from '../contracts/snapshot.ts';
@@ -85,6 +91,8 @@ export class ListenerManager {
   private readonly totalWarming: Gauge;
   /** Applies run one at a time, in call order. */
   private queue: Promise<unknown> = Promise.resolve();
+  /** startWorkers() was called: new listeners serve what they accept at once. */
+  private serving = false;
 
   constructor(registry: ExtensionRegistry, stats: StatsScope, rt: Omit<NetworkFilterRuntime, 'draining' | 'stats'>) {
     this.registry = registry;
@@ -121,10 +129,32 @@ export class ListenerManager {
     this.totalWarming.set(count);
   }
 
-  /** Builds and binds every listener; on a failure closes what was bound and rejects. */
+  /**
+   * Builds and binds every listener; on a failure closes what was bound and
+   * rejects. They hold what they accept until startWorkers().
+   */
   async start(configs: readonly ListenerConfig[]): Promise<void> {
     await this.apply(configs, { drainTimeMs: 0 });
+  }
+
+  /**
+   * The server's initialization is done (Envoy's startWorkers): listeners
+   * serve the connections they held and every one they accept from now on;
+   * sets workers_started. Idempotent.
+   */
+  startWorkers(): void {
+    if (this.serving) return;
+    this.serving = true;
+    // (Listeners replaced or removed meanwhile dropped what they held when they began draining.)
+    for (const l of this.listeners) l.startServing();
     this.workersStarted.set(1);
+  }
+
+  /** Connections held by listeners until the server's initialization is done. */
+  get heldConnections(): number {
+    let n = 0;
+    for (const l of this.listeners) n += l.heldConnections;
+    return n;
   }
 
   /**
@@ -208,7 +238,7 @@ export class ListenerManager {
       }
       for (const c of toBind) {
         current = c.name;
-        const l = new Listener(c, this.registry, this.stats, this.rt);
+        const l = new Listener(c, this.registry, this.stats, this.rt, this.serving);
         bound.set(c, l);
         await l.listen();
       }

@@ -4,6 +4,19 @@
  * draining the connections they took before an in-place update, per-listener
  * stats (`listener.<address>.*`, continuous across updates), and its part of
  * draining: stop accepting, let handlers finish, then close what is left.
+ *
+ * Before the server's initialization is done (Envoy starts its workers only
+ * once its init manager has finished: CDS/EDS, LDS/RDS, SDS, ECDS initial
+ * fetches or their initial_fetch_timeout), a listener is bound but holds
+ * the connections it accepts: counted (downstream_cx_total/_active), not
+ * handed to any filter chain and not answered, read at most up to the
+ * socket's high-water mark (then TCP flow control holds the client). A
+ * client that closes before sending anything, or resets, is cleaned up at
+ * once; one that sent bytes and then closed is seen by its handler once
+ * served (the bytes and the FIN stay queued in order). startServing()
+ * hands every held connection to the version current then; draining or
+ * closing the listener meanwhile destroys them (Envoy's listen backlog is
+ * reset when its socket closes).
  */
 import { chmod, unlink } from 'node:fs/promises';
 import net, { type Socket } from 'node:net';
@@ -44,9 +57,19 @@ export class Listener {
   private readonly handshakeTimeout: Counter;
   private isDraining = false;
   private boundPort = 0;
+  /**
+   * Connections accepted before the server's initialization is done, with
+   * what cleans each up should its client go away; undefined once serving
+   * (the one check an accepted connection pays).
+   */
+  private held: Map<Socket, () => void> | undefined;
 
-  /** Builds the filter chains' handlers; throws when one cannot be built. Binds nothing yet. */
-  constructor(config: ListenerConfig, registry: ExtensionRegistry, stats: StatsScope, rt: Omit<NetworkFilterRuntime, 'draining' | 'stats'>) {
+  /**
+   * Builds the filter chains' handlers; throws when one cannot be built.
+   * Binds nothing yet. `serving` false: accepted connections are held until
+   * startServing() (the server is still initializing).
+   */
+  constructor(config: ListenerConfig, registry: ExtensionRegistry, stats: StatsScope, rt: Omit<NetworkFilterRuntime, 'draining' | 'stats'>, serving = true) {
     // The stats scope is named by address, so an in-place update (same
     // address) keeps counting into the same counters.
     const s = stats.scope(`listener.${addressStatName(config.address)}`);
@@ -62,6 +85,7 @@ export class Listener {
     // that do not want it (the HTTP connection manager) turn it off per socket.
     this.server = net.createServer({ noDelay: true, pauseOnConnect: false, allowHalfOpen: true }, (socket) => this.onConnection(socket));
     this.server.on('error', (e) => rt.log.warn({ listener: config.name, err: e.message }, 'listener error'));
+    if (!serving) this.held = new Map();
   }
 
   /** The config new connections are served with. */
@@ -129,6 +153,15 @@ export class Listener {
       this.cxDestroy.inc();
     });
     socket.on('error', () => undefined); // a peer reset concerns only this connection
+    if (this.held) {
+      this.hold(socket, this.held);
+      return;
+    }
+    this.serve(socket);
+  }
+
+  /** Hands a connection to the current version: listener filters, then its filter chain. */
+  private serve(socket: Socket): void {
     // The connection belongs to the version current now, for its whole life.
     const set = this.current;
     set.track(socket);
@@ -140,6 +173,50 @@ export class Listener {
       return;
     }
     this.inspect(set, socket, inspectors.map((i) => i.inspector), facts);
+  }
+
+  /**
+   * Holds a connection accepted during initialization. Its stream is left
+   * as Node made it (not flowing, no 'data' listener): bytes are buffered up
+   * to the high-water mark and kept for the handler. 'end' is only emitted
+   * while nothing is buffered, so it means the client closed without a
+   * word: the connection is destroyed; a reset destroys it through 'error'.
+   */
+  private hold(socket: Socket, held: Map<Socket, () => void>): void {
+    const onEnd = (): void => { socket.destroy(); };
+    const onClose = (): void => { held.delete(socket); };
+    socket.once('end', onEnd);
+    socket.once('close', onClose);
+    held.set(socket, () => {
+      socket.removeListener('end', onEnd);
+      socket.removeListener('close', onClose);
+    });
+  }
+
+  /** Connections held because the server is still initializing. */
+  get heldConnections(): number {
+    return this.held?.size ?? 0;
+  }
+
+  /**
+   * The server's initialization is done: accepted connections go to their
+   * filter chains from now on, and those held meanwhile go now, in the
+   * order they came, to the version current now.
+   */
+  startServing(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = undefined;
+    for (const [socket, release] of held) {
+      release();
+      if (!socket.destroyed) this.serve(socket);
+    }
+  }
+
+  /** Destroys the held connections (the listener stops accepting before it served them). */
+  private dropHeld(): void {
+    if (!this.held) return;
+    for (const socket of [...this.held.keys()]) socket.destroy();
   }
 
   /**
@@ -228,9 +305,9 @@ export class Listener {
     });
   }
 
-  /** Connections still open, on the current and on replaced versions. */
+  /** Connections still open: held, and on the current and replaced versions. */
   get activeConnections(): number {
-    let n = this.current.activeConnections;
+    let n = this.current.activeConnections + (this.held?.size ?? 0);
     for (const r of this.retiring) n += r.activeConnections;
     return n;
   }
@@ -277,6 +354,7 @@ export class Listener {
     if (this.isDraining) return;
     this.isDraining = true;
     this.server.close();
+    this.dropHeld();
     this.current.drain();
     for (const r of this.retiring) r.drain();
   }
@@ -293,11 +371,13 @@ export class Listener {
   /** Stops accepting without draining connections (non-graceful drain_listeners). */
   stopAccepting(): void {
     this.server.close();
+    this.dropHeld();
   }
 
   /** Closes the socket and every connection now. */
   closeAll(): void {
     this.server.close();
+    this.dropHeld();
     this.current.closeAll();
     for (const r of this.retiring) r.closeAll();
   }
