@@ -43,6 +43,9 @@ export function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
 }
 
 /** A listener and its connections. */
+/** Most connections a listener holds while the server initializes (a listen backlog's worth). */
+export const MAX_HELD_CONNECTIONS = 4096;
+
 export class Listener {
   private readonly server: net.Server;
   private readonly deps: ChainSetRuntime;
@@ -55,6 +58,7 @@ export class Listener {
   private readonly noChain: Counter;
   private readonly filterTimeout: Counter;
   private readonly handshakeTimeout: Counter;
+  private readonly cxOverflow: Counter;
   private isDraining = false;
   private boundPort = 0;
   /**
@@ -79,6 +83,7 @@ export class Listener {
     this.noChain = s.counter('no_filter_chain_match');
     this.filterTimeout = s.counter('downstream_pre_cx_timeout');
     this.handshakeTimeout = s.counter('downstream_cx_transport_socket_connect_timeout');
+    this.cxOverflow = s.counter('downstream_cx_overflow');
     this.deps = { registry, stats, rt, listenerDraining: () => this.isDraining, listenerStats: s };
     this.current = new ChainSet(config, this.deps);
     // Half-open is allowed so tcp_proxy can forward a client's FIN; handlers
@@ -183,6 +188,14 @@ export class Listener {
    * word: the connection is destroyed; a reset destroys it through 'error'.
    */
   private hold(socket: Socket, held: Map<Socket, () => void>): void {
+    // Bounded as a kernel listen backlog is (Linux's default somaxconn): past
+    // it a connection is refused, counted as Envoy counts a listener's
+    // connection-limit overflow.
+    if (held.size >= MAX_HELD_CONNECTIONS) {
+      this.cxOverflow.inc();
+      socket.destroy();
+      return;
+    }
     const onEnd = (): void => { socket.destroy(); };
     const onClose = (): void => { held.delete(socket); };
     socket.once('end', onEnd);

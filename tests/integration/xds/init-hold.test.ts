@@ -20,6 +20,7 @@ import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { LogRegistry } from '../../../sidecar/lifecycle/log.ts';
 import { Server } from '../../../sidecar/lifecycle/server.ts';
+import { MAX_HELD_CONNECTIONS } from '../../../sidecar/listener/listener.ts';
 import { buildSnapshot, createRegistry, parseRouteTable } from '../../../sidecar/main.ts';
 import { send, type Protocol, type TestResponse } from '../../support/client.ts';
 import { until } from '../../support/wait.ts';
@@ -226,3 +227,24 @@ test('initial_fetch_timeout with a control plane that never answers: held reques
     await s.close();
   }
 }, 20000);
+
+test('held connections are bounded as a listen backlog is: past MAX_HELD_CONNECTIONS one is refused and counted in downstream_cx_overflow', async () => {
+  const s = await startInitializing([httpListener]);
+  const clients: net.Socket[] = [];
+  try {
+    const front = s.port('front');
+    const extra = 3;
+    for (let i = 0; i < MAX_HELD_CONNECTIONS + extra; i++) {
+      const c = net.connect(front, '127.0.0.1');
+      c.on('error', () => undefined);
+      clients.push(c);
+    }
+    await until(() => s.stat(LISTENER_CX_TOTAL) === MAX_HELD_CONNECTIONS + extra, 15000, 'every connection accepted');
+    expect(s.stat('listener.127.0.0.1_0.downstream_cx_overflow')).toBe(extra);
+    await until(() => s.stat(LISTENER_CX_ACTIVE) === MAX_HELD_CONNECTIONS, 5000, 'the held ones stay');
+    expect(s.server.state).toBe('INITIALIZING');
+  } finally {
+    for (const c of clients) c.destroy();
+    await s.close();
+  }
+}, 30000);
