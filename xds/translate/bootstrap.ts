@@ -264,10 +264,12 @@ export function translateBootstrap(b: Json, registry: ExtensionRegistry, overrid
     if (listenerNames.has(cfg.name)) errors.push(new ConfigError(`${path}.name`, `duplicate listener name '${cfg.name}'`));
     listenerNames.add(cfg.name);
     listeners.push(cfg);
-    // validate_clusters: static route configurations may only name known clusters.
+    // validate_clusters (default true for a static route_config): its routes may only name
+    // clusters the bootstrap defines; `false` defers that to request time (503 NC), as Envoy.
     cfg.filterChains.forEach((fc, j) => fc.filters.forEach((f, k) => {
-      const rc = (f.config as { routeConfig?: { referencedClusters: readonly string[] } }).routeConfig;
-      for (const name of rc?.referencedClusters ?? []) {
+      const hcm = f.config as { routeConfig?: { referencedClusters: readonly string[] }; rawRouteConfig?: Json };
+      if (hcm.rawRouteConfig?.['validate_clusters'] === false) return;
+      for (const name of hcm.routeConfig?.referencedClusters ?? []) {
         if (!writtenClusterNames.has(name)) {
           errors.push(new ConfigError(`${path}.filter_chains[${j}].filters[${k}]`, `route references unknown cluster '${name}'`));
         }

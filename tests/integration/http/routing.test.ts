@@ -287,3 +287,20 @@ test('Expect: 100-continue on HTTP/2 gets a 100 before the body is sent', async 
   expect(status).toBe(200);
   expect(JSON.parse(Buffer.concat(chunks).toString())['bodyBytes']).toBe(5);
 });
+
+test('validate_clusters: false: a route to a cluster that does not exist loads, and answers 503 NC at request time', async () => {
+  const lax = await startSidecar(bootstrap({
+    routes: `validate_clusters: false
+virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: nowhere } }] }]`,
+    clusters: staticCluster('a', [a.port]),
+  }));
+  try {
+    for (const proto of PROTOCOLS) {
+      const r = await send(proto, lax.port(), { path: '/x' });
+      expect(r.status).toBe(503);
+    }
+    expect(lax.stat('http.ingress.no_cluster')).toBe(2);
+  } finally {
+    await lax.stop();
+  }
+});

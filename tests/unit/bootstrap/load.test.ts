@@ -8,7 +8,8 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadBootstrap, parseConfigText } from '../../../sidecar/bootstrap/load.ts';
+import { loadBootstrap } from '../../../sidecar/bootstrap/load.ts';
+import { parseConfigText } from '../../../xds/proto/config-text.ts';
 import { ConfigErrors } from '../../../sidecar/contracts/errors.ts';
 import { buildSnapshot, createRegistry } from '../../../sidecar/main.ts';
 import { fromRepo } from '../../../sidecar/paths.ts';
@@ -401,6 +402,14 @@ ${cluster.replace(/^/gm, '  ')}
   test('a route naming an unknown cluster is refused', async () => {
     const errs = await bootstrapErrors(bootstrap({ routes: ROUTE_TO_C.replace('cluster: c', 'cluster: nowhere'), clusters: staticCluster('c', [1]) }));
     expect(errs).toEqual(["static_resources.listeners[0].filter_chains[0].filters[0]: route references unknown cluster 'nowhere'"]);
+  });
+
+  test('validate_clusters: false accepts a route naming a cluster the bootstrap does not define (CDS may bring it)', async () => {
+    const routes = `validate_clusters: false\n${ROUTE_TO_C.replace('cluster: c', 'cluster: nowhere')}`;
+    expect(await bootstrapErrors(bootstrap({ routes, clusters: staticCluster('c', [1]) }))).toEqual([]);
+    // true, as the default, refuses it.
+    const strict = `validate_clusters: true\n${ROUTE_TO_C.replace('cluster: c', 'cluster: nowhere')}`;
+    expect(await bootstrapErrors(bootstrap({ routes: strict, clusters: staticCluster('c', [1]) }))).toEqual(["static_resources.listeners[0].filter_chains[0].filters[0]: route references unknown cluster 'nowhere'"]);
   });
 
   test('translation errors are collected across resources', async () => {
