@@ -15,11 +15,11 @@
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { basename, dirname, resolve } from 'node:path';
-import YAML from 'yaml';
 import { ConfigError, ConfigErrors } from '../../sidecar/contracts/errors.ts';
 import type { Counter, StatsScope } from '../../sidecar/contracts/stats.ts';
 import type { TypeUpdate, UpdateHandler, XdsResource } from '../ads/ads-client.ts';
 import { resourceName, typeShortName } from '../ads/resource-names.ts';
+import { parseConfigText } from '../proto/config-text.ts';
 import { decodeJson, type ProtoJson } from '../proto/json.ts';
 
 /** The wrapper Envoy also accepts around each resource (name + Any). */
@@ -44,22 +44,13 @@ export interface FileSubscriptionOptions {
   readonly debounceMs?: number;
 }
 
-/** Parses a DiscoveryResponse file's text (JSON by extension, YAML otherwise). */
+/**
+ * Parses a DiscoveryResponse file's text (JSON by extension, YAML otherwise) as the
+ * bootstrap's is parsed: integers a double cannot hold stay exact (config-text.ts).
+ */
 function parseText(text: string, file: string): unknown {
   if (/\.(pb|pb_text)$/i.test(file)) throw new ConfigError(file, 'binary and text-format protobuf files are not supported (use YAML or JSON)');
-  if (/\.json$/i.test(file)) {
-    try {
-      return JSON.parse(text);
-    } catch (e) {
-      throw new ConfigError(file, `invalid JSON: ${(e as Error).message}`);
-    }
-  }
-  const docs = YAML.parseAllDocuments(text);
-  if (docs.length > 1) throw new ConfigError(file, 'multiple YAML documents; a DiscoveryResponse is one document');
-  const doc = docs[0];
-  if (!doc) return {};
-  if (doc.errors.length) throw new ConfigError(file, `invalid YAML: ${doc.errors[0]!.message}`);
-  return doc.toJS({ maxAliasCount: 1000 }) ?? {};
+  return parseConfigText(text, file, 'a DiscoveryResponse');
 }
 
 /** Decodes the file into resources by name; throws ConfigError(s) naming the file. */
