@@ -13,6 +13,7 @@ import { int } from '../../../xds/translate/proto-values.ts';
 import { ConfigError } from '../../../sidecar/contracts/errors.ts';
 import { loadBootstrap } from '../../../sidecar/bootstrap/load.ts';
 import { parseConfigText } from '../../../xds/proto/config-text.ts';
+import { decodeDiscoveryFile } from '../../../xds/subscription/file-subscription.ts';
 import { parseRouteConfig } from '../../../protocols/http/route/route-config.ts';
 import { RouteTable } from '../../../protocols/http/route/route-match.ts';
 import { bootstrap, bootstrapErrors, staticCluster } from '../../support/sidecar.ts';
@@ -111,6 +112,17 @@ describe('config text: integer literals a double cannot hold stay exact', () => 
     const text = `a: ${UNSAFE}\nb: 1.5\nc: &x [1, -${UNSAFE}, 0x1F]\nd: *x\ne: "${UNSAFE}"\nf: 9007199254740991`;
     expect(parseConfigText(text, 'b.yaml')).toEqual({ a: UNSAFE, b: 1.5, c: [1, `-${UNSAFE}`, 31], d: [1, `-${UNSAFE}`, 31], e: UNSAFE, f: 9007199254740991 });
   });
+});
+
+test('a filesystem xDS file (DiscoveryResponse) keeps an unquoted unsafe integer exact too', () => {
+  const rds = 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration';
+  const text = `resources:
+- "@type": ${rds}
+  name: r
+  virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/", headers: [{ name: n, range_match: { start: ${UNSAFE}, end: 9007199254740995 } }] }, route: { cluster: c } }] }]`;
+  const { resources } = decodeDiscoveryFile(text, 'rds.yaml', rds);
+  const route = (resources.get('r')!.value as Json)['virtual_hosts'][0]['routes'][0];
+  expect(route['match']['headers'][0]['range_match']).toEqual({ start: UNSAFE, end: '9007199254740995' });
 });
 
 describe('an int64 that keeps its meaning at any size keeps its exact value', () => {
