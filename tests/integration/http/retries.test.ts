@@ -39,6 +39,20 @@ function slowUpload(proto: 'h1' | 'h2', port: number, path: string, chunks: numb
 }
 
 
+/** previous_hosts retries under a hash policy, one route per hash balancer (cluster half_broken_<lb>). */
+const HASH_RETRY_ROUTES = ['ring', 'maglev'].map((lb) => `  - match: { prefix: "/hashretry-${lb}" }
+    route:
+      cluster: half_broken_${lb}
+      hash_policy: [{ header: { header_name: x-user } }]
+      retry_policy:
+        retry_on: "5xx"
+        num_retries: 1
+        retry_back_off: { base_interval: 0.001s }
+        retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]
+        # Each re-pick is the next ring point / an altered maglev hash: 60 makes a broken one (2^-60) impossible in practice.
+        host_selection_retry_max_attempts: 60
+`).join('');
+
 beforeAll(async () => {
   up = await startHttpUpstream('up');
   broken = await startHttpUpstream('broken');
@@ -82,29 +96,7 @@ virtual_hosts:
         retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]
         # Re-picks are random too (RANDOM lb): 60 makes a broken re-pick (2^-60) impossible in practice.
         host_selection_retry_max_attempts: 60
-  - match: { prefix: "/hashretry-ring" }
-    route:
-      cluster: half_broken_ring
-      hash_policy: [{ header: { header_name: x-user } }]
-      retry_policy:
-        retry_on: "5xx"
-        num_retries: 1
-        retry_back_off: { base_interval: 0.001s }
-        retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]
-        # Each re-pick is the next ring point / an altered maglev hash: 60 makes a broken one (2^-60) impossible in practice.
-        host_selection_retry_max_attempts: 60
-  - match: { prefix: "/hashretry-maglev" }
-    route:
-      cluster: half_broken_maglev
-      hash_policy: [{ header: { header_name: x-user } }]
-      retry_policy:
-        retry_on: "5xx"
-        num_retries: 1
-        retry_back_off: { base_interval: 0.001s }
-        retry_host_predicate: [{ name: envoy.retry_host_predicates.previous_hosts, typed_config: { "@type": type.googleapis.com/envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate } }]
-        # Each re-pick is the next ring point / an altered maglev hash: 60 makes a broken one (2^-60) impossible in practice.
-        host_selection_retry_max_attempts: 60
-  - match: { prefix: "/maxduration" }
+${HASH_RETRY_ROUTES}  - match: { prefix: "/maxduration" }
     route: { cluster: up, timeout: 5s, max_stream_duration: { max_stream_duration: 0.2s } }
   - match: { prefix: "/stream-grpc" }
     route: { cluster: up, timeout: 5s, max_stream_duration: { max_stream_duration: 0s, grpc_timeout_header_max: 0s } }
