@@ -16,7 +16,8 @@
  * closes (and the connection is then not reused).
  */
 import type { HeaderMap } from '../contracts/http-filter.ts';
-import { addField, cleanSection, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, MAX_CHUNK_LINE_BYTES, fieldName, parseChunkSizeLine, parseContentLength } from '../../protocols/http/http1-syntax.ts';
+import { addField, cleanSection, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, fieldName, parseContentLength } from '../../protocols/http/http1-syntax.ts';
+import { BODY_DONE, BODY_FAILED, BODY_TRAILERS, Http1BodyDecoder, type Http1BodySink } from '../../protocols/http/http1-body.ts';
 
 /** Where the parser delivers a response. */
 export interface Http1ResponseSink {
@@ -30,21 +31,19 @@ export interface Http1ResponseSink {
 export const MAX_HEADER_SECTION_BYTES = 64 * 1024;
 
 const HEAD = 0;
-const BODY_LENGTH = 1;
-const CHUNK_SIZE = 2;
-const CHUNK_DATA = 3;
-const CHUNK_CRLF = 4;
-const TRAILERS = 5;
-const BODY_EOF = 6;
-const COMPLETE = 7;
-const FAILED = 8;
+/** A Content-Length or chunked body, decoded by `body` (http1-body.ts). */
+const BODY = 1;
+const TRAILERS = 2;
+const BODY_EOF = 3;
+const COMPLETE = 4;
+const FAILED = 5;
 
 /**
  * One response at a time: `reset()` before each request, then `execute()`
  * with every chunk until `complete` or `error`; `finishEof()` when the
  * connection ends.
  */
-export class Http1ResponseParser {
+export class Http1ResponseParser implements Http1BodySink {
   /** Why the response was refused; set together with the failed state. */
   error: string | undefined = undefined;
   /** Whether the connection may carry another request after this response. */
@@ -57,8 +56,7 @@ export class Http1ResponseParser {
   private readonly sink: Http1ResponseSink;
   private state = HEAD;
   private noBody = false;
-  private remaining = 0;
-  private crlfSeen = 0;
+  private readonly body = new Http1BodyDecoder();
   /** Bytes of an incomplete header/trailer section or chunk-size line. */
   private pending: Buffer | null = null;
   private contentLength = -1;
@@ -90,7 +88,13 @@ export class Http1ResponseParser {
     this.trailers = undefined;
     this.keepAliveHeader = undefined;
     this.pending = null;
+    this.body.reset();
     this.resetMessage();
+  }
+
+  /** Http1BodySink: a body slice for the sink (false: it wants no more for now). */
+  bodyData(chunk: Buffer): boolean {
+    return this.sink.onResponseData(chunk);
   }
 
   /** The connection reached EOF: true when that completes a close-delimited body. */
@@ -119,42 +123,13 @@ export class Http1ResponseParser {
           if (head && !this.continueAfterHead) return off;
           break;
         }
-        case BODY_LENGTH:
-        case CHUNK_DATA: {
-          if (off >= len) return off;
-          const avail = len - off;
-          let chunk: Buffer;
-          if (avail <= this.remaining) {
-            chunk = off === 0 ? buf : buf.subarray(off);
-            this.remaining -= avail;
-            off = len;
-          } else {
-            chunk = buf.subarray(off, off + this.remaining);
-            off += this.remaining;
-            this.remaining = 0;
-          }
-          if (this.remaining === 0) {
-            if (this.state === BODY_LENGTH) this.state = COMPLETE;
-            else { this.state = CHUNK_CRLF; this.crlfSeen = 0; }
-          }
-          if (!this.sink.onResponseData(chunk)) return off;
-          break;
-        }
-        case CHUNK_CRLF: {
-          while (off < len && this.crlfSeen < 2) {
-            if (buf[off] !== (this.crlfSeen === 0 ? 13 : 10)) return this.fail('missing CRLF after chunk data', off);
-            off++;
-            this.crlfSeen++;
-          }
-          if (this.crlfSeen < 2) return off;
-          this.state = CHUNK_SIZE;
-          break;
-        }
-        case CHUNK_SIZE: {
-          if (off >= len) return off;
-          off = this.chunkSize(buf, off);
-          if (off < 0) return this.error !== undefined ? 0 : len;
-          break;
+        case BODY: {
+          const next = this.body.decode(buf, off, this);
+          const st = this.body.state;
+          if (st === BODY_DONE) { this.state = COMPLETE; return next; }
+          if (st === BODY_TRAILERS) { this.state = TRAILERS; off = next; break; }
+          if (st === BODY_FAILED) return this.fail(this.body.error, next);
+          return next;
         }
         case BODY_EOF: {
           if (off >= len) return off;
@@ -277,14 +252,15 @@ export class Http1ResponseParser {
       const comma = te.lastIndexOf(',');
       const last = (comma < 0 ? te : te.slice(comma + 1)).trim().toLowerCase();
       if (last === 'chunked' && !this.http10) {
-        this.state = CHUNK_SIZE;
+        this.body.startChunked();
+        this.state = BODY;
       } else {
         this.state = BODY_EOF;
         this.keepAlive = false;
       }
     } else if (this.contentLength >= 0) {
-      this.remaining = this.contentLength;
-      this.state = this.contentLength === 0 ? COMPLETE : BODY_LENGTH;
+      if (this.contentLength === 0) this.state = COMPLETE;
+      else { this.body.startLength(this.contentLength); this.state = BODY; }
     } else {
       this.state = BODY_EOF;
       this.keepAlive = false;
@@ -359,38 +335,6 @@ export class Http1ResponseParser {
     const t = connectionTokens(value);
     if (t & CONNECTION_CLOSE) this.connClose = true;
     if (t & CONNECTION_KEEP_ALIVE) this.connKeepAlive = true;
-  }
-
-  /**
-   * Parses a chunk-size line at `off` (`1*HEXDIG [ BWS ; ext ] CRLF`).
-   * Returns the offset after it, or -1 when more bytes are needed (kept) or
-   * on error (state failed).
-   */
-  private chunkSize(buf: Buffer, off: number): number {
-    let data = buf;
-    let start = off;
-    let prev = 0;
-    if (this.pending !== null) {
-      prev = this.pending.length;
-      data = Buffer.concat([this.pending, buf.subarray(off)]);
-      start = 0;
-    }
-    const nl = data.indexOf(10, start);
-    if (nl < 0) {
-      if (data.length - start > MAX_CHUNK_LINE_BYTES) { this.fail('chunk-size line too long', 0); return -1; }
-      this.pending = data === buf ? Buffer.from(buf.subarray(off)) : data;
-      return -1;
-    }
-    const size = parseChunkSizeLine(data, start, nl);
-    if (typeof size === 'string') { this.fail(size, 0); return -1; }
-    this.pending = null;
-    if (size === 0) {
-      this.state = TRAILERS;
-    } else {
-      this.remaining = size;
-      this.state = CHUNK_DATA;
-    }
-    return data === buf ? nl + 1 : nl + 1 - prev + off;
   }
 
   private refuse(reason: string): boolean {

@@ -29,7 +29,8 @@
  */
 import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
 import { ProtocolError } from '../../../sidecar/contracts/errors.ts';
-import { addField, cleanSection, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, fieldName, MAX_CHUNK_LINE_BYTES, parseChunkSizeLine, parseContentLength, TOKEN } from '../http1-syntax.ts';
+import { addField, cleanSection, connectionTokens, CONNECTION_CLOSE, CONNECTION_KEEP_ALIVE, CRLFCRLF, fieldName, parseContentLength, TOKEN } from '../http1-syntax.ts';
+import { BODY_DONE, BODY_FAILED, BODY_TRAILERS, Http1BodyDecoder, type Http1BodySink } from '../http1-body.ts';
 
 /** Where the parser delivers a request. */
 export interface Http1RequestSink {
@@ -54,13 +55,11 @@ export interface Http1RequestParserOptions {
 }
 
 const HEAD = 0;
-const BODY_LENGTH = 1;
-const CHUNK_SIZE = 2;
-const CHUNK_DATA = 3;
-const CHUNK_CRLF = 4;
-const TRAILERS = 5;
-const COMPLETE = 6;
-const FAILED = 7;
+/** A Content-Length or chunked body, decoded by `body` (http1-body.ts). */
+const BODY = 1;
+const TRAILERS = 2;
+const COMPLETE = 3;
+const FAILED = 4;
 
 /** A well-formed HTTP version that is not one we speak (505). */
 const OTHER_VERSION = /^HTTP\/[0-9]\.[0-9]$/;
@@ -69,7 +68,7 @@ const OTHER_VERSION = /^HTTP\/[0-9]\.[0-9]$/;
  * One request at a time: `execute()` with every chunk until `complete` or
  * `failed`, then `reset()` before the next request.
  */
-export class Http1RequestParser {
+export class Http1RequestParser implements Http1BodySink {
   /** Why the request was refused (wireCode is the HTTP status); set with the failed state. */
   error: ProtocolError | undefined = undefined;
   /** Request method (valid once the head was delivered). */
@@ -89,16 +88,12 @@ export class Http1RequestParser {
   private readonly opts: Http1RequestParserOptions;
   private readonly maxBody: number;
   private state: number = HEAD;
-  private remaining = 0;
-  private bodyBytes = 0;
-  private crlfSeen = 0;
+  private readonly body: Http1BodyDecoder;
   /** A CR of an empty line before the request line was seen; its LF is due. */
   private leadingCr = false;
   /** Copies of the bytes of an incomplete header/trailer section. */
   private pend: Buffer[] = [];
   private pendLen = 0;
-  /** Bytes of an incomplete chunk-size line. */
-  private linePending: Buffer | null = null;
   private trailers: HeaderMap | undefined = undefined;
   private transferEncoding: string | undefined = undefined;
   private hostSeen = false;
@@ -111,6 +106,12 @@ export class Http1RequestParser {
     this.sink = sink;
     this.opts = opts;
     this.maxBody = opts.maxBodyBytes ?? 0;
+    this.body = new Http1BodyDecoder(this.maxBody, 'request body too large');
+  }
+
+  /** Http1BodySink: a body slice for the sink (false: it wants no more for now). */
+  bodyData(chunk: Buffer): boolean {
+    return this.sink.onRequestData(chunk);
   }
 
   /** The request is complete; `reset()` before the next one. */
@@ -143,12 +144,10 @@ export class Http1RequestParser {
     this.expectContinue = false;
     this.hasBody = false;
     this.contentLength = -1;
-    this.remaining = 0;
-    this.bodyBytes = 0;
+    this.body.reset();
     this.leadingCr = false;
     this.pend = [];
     this.pendLen = 0;
-    this.linePending = null;
     this.trailers = undefined;
     this.transferEncoding = undefined;
     this.hostSeen = false;
@@ -187,45 +186,13 @@ export class Http1RequestParser {
           this.sink.onRequestEnd(this.trailers);
           return next;
         }
-        case BODY_LENGTH:
-        case CHUNK_DATA: {
-          if (off >= len) return off;
-          const avail = len - off;
-          let chunk: Buffer;
-          if (avail <= this.remaining) {
-            chunk = off === 0 ? buf : buf.subarray(off);
-            this.remaining -= avail;
-            off = len;
-          } else {
-            chunk = buf.subarray(off, off + this.remaining);
-            off += this.remaining;
-            this.remaining = 0;
-          }
-          if (this.remaining === 0) {
-            if (this.state === BODY_LENGTH) this.state = COMPLETE;
-            else { this.state = CHUNK_CRLF; this.crlfSeen = 0; }
-          }
-          const more = this.sink.onRequestData(chunk);
-          if (this.state === COMPLETE) { this.sink.onRequestEnd(undefined); return off; }
-          if (!more) return off;
-          break;
-        }
-        case CHUNK_CRLF: {
-          while (off < len && this.crlfSeen < 2) {
-            if (buf[off] !== (this.crlfSeen === 0 ? 13 : 10)) return this.fail(400, 'missing CRLF after chunk data', off);
-            off++;
-            this.crlfSeen++;
-          }
-          if (this.crlfSeen < 2) return off;
-          this.state = CHUNK_SIZE;
-          break;
-        }
-        case CHUNK_SIZE: {
-          if (off >= len) return off;
-          const next = this.chunkSize(buf, off);
-          if (next < 0) return this.failed ? off : len;
-          off = next;
-          break;
+        case BODY: {
+          const next = this.body.decode(buf, off, this);
+          const st = this.body.state;
+          if (st === BODY_DONE) { this.state = COMPLETE; this.sink.onRequestEnd(undefined); return next; }
+          if (st === BODY_TRAILERS) { this.state = TRAILERS; off = next; break; }
+          if (st === BODY_FAILED) return this.fail(this.body.errorStatus, this.body.error, next);
+          return next;
         }
         default: // COMPLETE, FAILED
           return off;
@@ -240,7 +207,6 @@ export class Http1RequestParser {
     this.state = FAILED;
     this.pend = [];
     this.pendLen = 0;
-    this.linePending = null;
     return off;
   }
 
@@ -392,12 +358,13 @@ export class Http1RequestParser {
       if (lastCoding !== 'chunked') return this.refuse(400, 'final transfer coding is not chunked');
       if (codings.length > 1) return this.refuse(501, 'unsupported transfer coding');
       this.hasBody = true;
-      this.state = CHUNK_SIZE;
+      this.body.startChunked();
+      this.state = BODY;
     } else if (this.contentLength > 0) {
       if (this.maxBody > 0 && this.contentLength > this.maxBody) return this.refuse(413, 'request body too large');
       this.hasBody = true;
-      this.remaining = this.contentLength;
-      this.state = BODY_LENGTH;
+      this.body.startLength(this.contentLength);
+      this.state = BODY;
     } else {
       this.state = COMPLETE;
     }
@@ -511,39 +478,5 @@ export class Http1RequestParser {
         if (n && n !== 'close' && n !== 'keep-alive') (this.connectionOptions ??= []).push(n);
       }
     }
-  }
-
-  /**
-   * Parses a chunk-size line at `off` (`1*HEXDIG [ BWS ; ext ] CRLF`).
-   * Returns the offset after it, or -1 when more bytes are needed (kept) or
-   * on error (state failed).
-   */
-  private chunkSize(buf: Buffer, off: number): number {
-    let data = buf;
-    let start = off;
-    let prev = 0;
-    if (this.linePending !== null) {
-      prev = this.linePending.length;
-      data = Buffer.concat([this.linePending, buf.subarray(off)]);
-      start = 0;
-    }
-    const nl = data.indexOf(10, start);
-    if (nl < 0) {
-      if (data.length - start > MAX_CHUNK_LINE_BYTES) { this.fail(400, 'chunk-size line too long', off); return -1; }
-      this.linePending = data === buf ? Buffer.from(buf.subarray(off)) : data;
-      return -1;
-    }
-    const size = parseChunkSizeLine(data, start, nl);
-    if (typeof size === 'string') { this.fail(400, size, off); return -1; }
-    this.linePending = null;
-    if (size === 0) {
-      this.state = TRAILERS;
-    } else {
-      this.bodyBytes += size;
-      if (this.maxBody > 0 && this.bodyBytes > this.maxBody) { this.fail(413, 'request body too large', off); return -1; }
-      this.remaining = size;
-      this.state = CHUNK_DATA;
-    }
-    return data === buf ? nl + 1 : nl + 1 - prev + off;
   }
 }
