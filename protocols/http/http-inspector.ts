@@ -13,6 +13,40 @@ const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const MAX_INSPECT = 64 * 1024;
 const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
+/** Whether byte `b` may appear in a method (RFC 9110 tchar). */
+function tchar(b: number): boolean {
+  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || '!#$%&\'*+-.^_`|~'.includes(String.fromCharCode(b));
+}
+
+/** The longest method llhttp knows (UNSUBSCRIBE, MKCALENDAR, ...): a longer token is not HTTP. */
+const MAX_METHOD = 16;
+const VERSION = Buffer.from('HTTP/1.');
+
+/**
+ * Whether `buf` (the first bytes of a connection) can still be the start of
+ * an HTTP/1 request line `method SP target SP HTTP/1.x CRLF`.
+ */
+function requestLinePrefix(buf: Buffer): boolean {
+  const n = buf.length;
+  let i = 0;
+  while (i < n && i <= MAX_METHOD && tchar(buf[i]!)) i++;
+  if (i === n) return i <= MAX_METHOD;
+  if (i === 0 || i > MAX_METHOD || buf[i] !== 0x20) return false;
+  const targetStart = ++i;
+  while (i < n && buf[i]! > 0x20 && buf[i] !== 0x7f) i++;
+  if (i === n) return true;
+  if (i === targetStart || buf[i] !== 0x20) return false;
+  i++;
+  for (let k = 0; k < VERSION.length; k++, i++) {
+    if (i === n) return true;
+    if (buf[i] !== VERSION[k]) return false;
+  }
+  if (i === n) return true;
+  if (buf[i]! < 0x30 || buf[i]! > 0x39) return false;
+  i++;
+  return i === n || buf[i] === 0x0d;
+}
+
 /** The inspector: stateless, one shared instance. */
 export const HTTP_INSPECTOR: ListenerInspector = Object.freeze({
   needsData: true,
@@ -24,6 +58,10 @@ export const HTTP_INSPECTOR: ListenerInspector = Object.freeze({
       facts.applicationProtocols = ['h2c'];
       return 'done';
     }
+    // Bytes that cannot begin a request line settle it at once (Envoy's inspector stops at
+    // llhttp's first error): a binary client-first protocol (PostgreSQL's startup message)
+    // must not wait out listener_filters_timeout for a CRLF that never comes.
+    if (!requestLinePrefix(peeked)) return 'done';
     const eol = peeked.indexOf('\r\n');
     if (eol < 0) return peeked.length >= MAX_INSPECT ? 'done' : 'need-more';
     const parts = peeked.subarray(0, eol).toString('latin1').split(' ');

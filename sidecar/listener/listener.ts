@@ -263,8 +263,17 @@ export class Listener {
       }
       if (pending.size === 0) finish();
     };
-    // A client that half-closes before the inspectors are sure: go on with what is known.
-    const onEnd = (): void => finish();
+    // A client that half-closes before the inspectors are sure. With nothing received, go on
+    // with what is known (a chain may still answer). Bytes already read cannot be handed on:
+    // a stream takes no unshift() after its 'end', so the connection closes, as Envoy closes
+    // one that ends mid-inspection. (The inspectors settle as soon as the bytes rule their
+    // protocol out, so only a truncated ClientHello or request line gets here.)
+    const onEnd = (): void => {
+      if (peeked.length === 0) { finish(); return; }
+      if (timer) clearTimeout(timer);
+      this.deps.rt.log.debug({ listener: set.config.name, bytes: peeked.length }, 'client closed before the listener filters decided');
+      socket.destroy();
+    };
     socket.on('data', onData);
     socket.once('end', onEnd);
     socket.once('close', () => { if (timer) clearTimeout(timer); });

@@ -242,11 +242,26 @@ describe('listener filters choose the filter chain', () => {
     expect(sc.stat('tcp.http11.downstream_cx_total')).toBe(before + 1);
   });
 
-  test('other bytes go to the default chain, unchanged', async () => {
+  test('other bytes go to the default chain, unchanged, at once (not after listener_filters_timeout)', async () => {
     const before = sc.stat('tcp.other.downstream_cx_total');
+    const timeouts = sc.stat('listener.127.0.0.1_0.downstream_pre_cx_timeout');
+    const t0 = Date.now();
     const got = await firstReply((s) => s.write('\x00\x01binary'));
     expect(got).toBe('\x00\x01binary');
     expect(sc.stat('tcp.other.downstream_cx_total')).toBe(before + 1);
+    // A PostgreSQL startup message has no CRLF either: http_inspector must not wait for one.
+    expect(Date.now() - t0).toBeLessThan(250);
+    expect(sc.stat('listener.127.0.0.1_0.downstream_pre_cx_timeout')).toBe(timeouts);
+  });
+
+  test('a client that writes a line without CRLF and half-closes gets its bytes through (none lost)', async () => {
+    const s = net.connect(sc.port('sniff'), '127.0.0.1');
+    s.on('error', () => undefined);
+    let got = '';
+    s.on('data', (d) => (got += d.toString('latin1')));
+    s.end('hi\n');
+    await new Promise<void>((r) => s.on('close', () => r()));
+    expect(got).toBe('hi\nbye');
   });
 
   test('a server-first client that sends nothing is dispatched after listener_filters_timeout (continue_on_listener_filters_timeout)', async () => {
