@@ -190,7 +190,7 @@ export function replayAll(registry: ExtensionRegistry, resources: readonly Dumpe
 /** Plans for NACK reasons, by a pattern of the reason (first match wins). */
 const PLANS: ReadonlyArray<readonly [RegExp, string]> = [
   [/DownstreamTlsContext|UpstreamTlsContext|transport_sockets\.tls/, 'TLS (protocols/tls): the field named is refused by the TLS context parser; see the TLS section'],
-  [/ExtAuthz|ext_authz/, 'security filter: refused until envoy.filters.http.ext_authz (gRPC/HTTP check, failure_mode_allow, with_request_body, filter_enabled_metadata) is implemented; see "ext_authz plan" below'],
+  [/ExtAuthz|ext_authz/, 'envoy.filters.http.ext_authz works (grpc_service/http_service check, failure_mode_allow, status_on_error, filter_enabled_metadata on the RBAC shadow result Istio\'s CUSTOM action keys on); Istio sets with_request_body, refused until HTTP filters can buffer the request body (a body hook in the filter contract); see "ext_authz" below'],
   [/internal_upstream|internal_listener|envoy_internal_address|internal listener/, 'ambient mode (internal listeners, waypoints): not planned for the sidecar'],
   [/io\.istio\.|istio\.set_internal_dst_address/, 'ambient/waypoint-only Istio filters (HBONE, peer metadata discovery): not planned for the sidecar'],
   [/ORIGINAL_DST/, 'ORIGINAL_DST clusters need SO_ORIGINAL_DST, which Node.js cannot read; planned with a native helper or the listener\'s local address'],

@@ -7,7 +7,7 @@
  */
 import type { Socket } from 'node:net';
 import type { AccessLoggerFactory } from './access-log.ts';
-import type { HttpFilterFactory } from './http-filter.ts';
+import type { HttpAsyncClient, HttpFilterFactory } from './http-filter.ts';
 import type { ConfigError, ParseResult } from './errors.ts';
 import type { StatsScope } from './stats.ts';
 import type { TlsConnectionInfo } from './tls.ts';
@@ -218,6 +218,8 @@ export interface HttpFilterRuntime {
   readonly stats: StatsScope;
   /** ECDS configs (the dynamic filter of a `config_discovery` entry reads its current config here). */
   readonly extensionConfigs?: ExtensionConfigProvider;
+  /** Requests to clusters by name (ext_authz's check calls); absent where no cluster manager is at hand. */
+  readonly asyncClient?: HttpAsyncClient;
 }
 
 /** An HTTP filter extension (compressor, rbac, jwt_authn ...). */

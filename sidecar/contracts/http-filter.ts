@@ -61,6 +61,8 @@ export interface LocalReplySpec {
 /** What a filter can do to the stream it sits on. */
 export interface HttpFilterCallbacks {
   readonly connection: ConnectionInfo;
+  /** The downstream protocol of the stream (`HTTP/1.0`, `HTTP/1.1`, `HTTP/2`), when the connection manager says. */
+  readonly protocol?: string;
   /**
    * Per-stream state shared by the filters of one stream (Envoy's filter
    * state), e.g. the encodings the compressor filters offer.
@@ -107,4 +109,33 @@ export interface HttpFilterFactory {
   create(callbacks: HttpFilterCallbacks): HttpFilter;
   /** The connection manager that owns this factory is gone: release what the config holds (pollers, sinks). */
   close?(): void;
+}
+
+/** A request a filter sends to a cluster of its own (Envoy's AsyncClient), whole body, whole response. */
+export interface AsyncRequestSpec {
+  readonly method: string;
+  readonly path: string;
+  readonly authority: string;
+  /** Lower-case names, no pseudo-headers. */
+  readonly headers: HeaderMap;
+  readonly body: Buffer | null;
+  /** The whole exchange must end within this (0: no limit). */
+  readonly timeoutMs: number;
+}
+
+/** How an async request ended. */
+export type AsyncResponse =
+  | { readonly ok: true; readonly status: number; readonly headers: HeaderMap; readonly body: Buffer; readonly trailers: HeaderMap | undefined }
+  | { readonly ok: false; readonly reason: 'no_cluster' | 'no_healthy_upstream' | 'connect' | 'reset' | 'protocol' | 'timeout' | 'too_large'; readonly detail: string };
+
+/** An async request in flight. */
+export interface AsyncRequestHandle {
+  /** Drops the request; its callback is not called. */
+  cancel(): void;
+}
+
+/** Sends requests to clusters by name through the sidecar's own upstream pools. */
+export interface HttpAsyncClient {
+  /** `done` is called once, never synchronously. */
+  send(cluster: string, spec: AsyncRequestSpec, done: (r: AsyncResponse) => void): AsyncRequestHandle;
 }

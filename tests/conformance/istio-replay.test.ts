@@ -70,11 +70,13 @@ function httpListenerWith(filters: unknown[]): DumpedResource {
   return { ...base, json: json as unknown as Record<string, unknown> };
 }
 
-test('ext_authz is refused, also when is_optional', () => {
+test('ext_authz is accepted; what it does not enforce (with_request_body, as Istio sets it) is refused, also when is_optional', () => {
+  const ext = (extra: Record<string, unknown>, optional: boolean) => replayResource(httpListenerWith([{ name: 'envoy.filters.http.ext_authz', is_optional: optional, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz', grpc_service: { envoy_grpc: { cluster_name: 'authz' } }, ...extra } }]), registry);
   for (const optional of [false, true]) {
-    const r = replayResource(httpListenerWith([{ name: 'envoy.filters.http.ext_authz', is_optional: optional, typed_config: { '@type': 'type.googleapis.com/envoy.extensions.filters.http.ext_authz.v3.ExtAuthz', grpc_service: { envoy_grpc: { cluster_name: 'authz' } } } }]), registry);
+    expect(ext({}, optional).ok).toBe(true);
+    const r = ext({ with_request_body: { max_request_bytes: 8000 } }, optional);
     expect(r.ok).toBe(false);
-    expect(r.errors[0]!.message).toMatch(/http_filters\[0\]\.typed_config: envoy\.filters\.http\.ext_authz is a security filter that is not implemented yet/);
+    expect(r.errors[0]!.message).toMatch(/http_filters\[0\]\.typed_config\.with_request_body: ext_authz does not send the request body/);
   }
 });
 

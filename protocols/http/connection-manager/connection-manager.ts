@@ -18,6 +18,7 @@ import type { HcmConfig } from './config.ts';
 import { Http2Downstream } from './downstream.ts';
 import { serveLeanHttp1, type LeanHttp1Connection, type LeanHttp1Downstream, type LeanHttp1Options } from './http1-server.ts';
 import { HcmStats } from './hcm-stats.ts';
+import { ClusterAsyncClient } from '../../../sidecar/upstream/async-client.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 const CONNECTION_INFO = Symbol('themis.connectionInfo');
@@ -48,7 +49,8 @@ export class HttpConnectionManager {
     this.stats = new HcmStats(stats, config.statPrefix);
     this.host = host;
     const hcmScope = stats.scope(`http.${config.statPrefix}`);
-    this.filterFactories = Object.freeze(config.filters.map((f) => (f.extension as HttpFilterExtension).createFactory(f.config, { stats: hcmScope, extensionConfigs: host.extensionConfigs })));
+    const asyncClient = new ClusterAsyncClient((name) => host.cluster(name));
+    this.filterFactories = Object.freeze(config.filters.map((f) => (f.extension as HttpFilterExtension).createFactory(f.config, { stats: hcmScope, extensionConfigs: host.extensionConfigs, asyncClient })));
     this.h1Options = Object.freeze({
       maxRequestHeadersKb: config.maxRequestHeadersKb,
       maxHeadersCount: config.maxHeadersCount,

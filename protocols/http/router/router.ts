@@ -223,6 +223,7 @@ export class RouterStream implements UpstreamResponseHandler {
   private filterCallbacks(): HttpFilterCallbacks {
     return {
       connection: this.conn,
+      protocol: this.ds.protocol,
       filterState: new Map(),
       continueDecoding: () => {
         const at = this.stoppedAt;
