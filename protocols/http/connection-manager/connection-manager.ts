@@ -39,6 +39,8 @@ export class HttpConnectionManager {
   private readonly h2: http2.Http2Server;
   private readonly h1Connections = new Map<Socket, LeanHttp1Connection>();
   private readonly h1Options: LeanHttp1Options;
+  /** The same over TLS: requests get `:scheme: https`. */
+  private readonly h1TlsOptions: LeanHttp1Options;
   /** The HTTP filters before the router, in configured order. */
   private readonly filterFactories: readonly HttpFilterFactory[];
   private readonly h2Sessions = new Set<http2.ServerHttp2Session>();
@@ -57,6 +59,7 @@ export class HttpConnectionManager {
       keepAliveTimeoutMs: Math.min(config.idleTimeoutMs, 2 ** 31 - 1),
       headersTimeoutMs: config.requestHeadersTimeoutMs,
     });
+    this.h1TlsOptions = Object.freeze({ ...this.h1Options, scheme: 'https' });
     this.h2 = http2.createServer({
       maxHeaderListPairs: config.maxHeadersCount,
       maxSessionMemory: 64,
@@ -136,7 +139,8 @@ export class HttpConnectionManager {
   private serveH1(socket: Socket): void {
     this.stats.cxHttp1Total.inc();
     this.stats.cxHttp1Active.inc();
-    const conn = serveLeanHttp1(socket, this.h1Options, (ds) => this.onH1Request(ds, socket), {
+    const options = this.connectionInfo(socket).tls ? this.h1TlsOptions : this.h1Options;
+    const conn = serveLeanHttp1(socket, options, (ds) => this.onH1Request(ds, socket), {
       onProtocolError: (status, reason) => {
         this.stats.cxProtocolError.inc();
         if (status === 431) this.stats.rqHeaderTooLarge.inc();

@@ -61,6 +61,8 @@ function hcm(prefix: string, cluster: string, extra = '', filters = ''): string 
             - name: all
               domains: ["*"]
               routes:
+              - match: { prefix: "/scheme", headers: [{ name: ":scheme", string_match: { exact: https } }] }
+                direct_response: { status: 200, body: { inline_string: "scheme https" } }
               - match: { prefix: "/" }
                 route: { cluster: ${cluster} }
           http_filters:${filters}
@@ -228,6 +230,10 @@ describe('TLS termination', () => {
     expect((await curl([...base, '--http2', `https://db.example.com:${sc.port('https')}/h2`])).out).toBe('200 2');
     const seen = up.seen.find((r) => r.path === '/h2');
     expect(seen?.headers['x-forwarded-proto']).toBe('https');
+    // :scheme is https over TLS on either protocol (route header matchers, redirects, ext_authz read it).
+    const scheme = ['--cacert', caFile, '--resolve', `db.example.com:${sc.port('https')}:127.0.0.1`];
+    expect((await curl([...scheme, '--http1.1', `https://db.example.com:${sc.port('https')}/scheme`])).out).toBe('scheme https');
+    expect((await curl([...scheme, '--http2', `https://db.example.com:${sc.port('https')}/scheme`])).out).toBe('scheme https');
     // No client certificate: a client-sent XFCC is removed (SANITIZE_SET), never forwarded.
     await curl([...base, '--http1.1', '-H', 'x-forwarded-client-cert: URI=spiffe://cluster.local/ns/x/sa/forged', `https://db.example.com:${sc.port('https')}/forged`]);
     expect(up.seen.find((r) => r.path === '/forged')?.headers['x-forwarded-client-cert']).toBeUndefined();

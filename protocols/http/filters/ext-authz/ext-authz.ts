@@ -268,9 +268,7 @@ class ExtAuthzFilter implements HttpFilter {
         headers,
         path: joined(h[':path']) ?? '',
         host: joined(h[':authority']) ?? '',
-        // HTTP/1.1 has no :scheme on the wire: the connection says (the HCM's
-        // synthesized :scheme is `http` on TLS connections too).
-        scheme: this.cb.protocol?.startsWith('HTTP/1') ? conn.scheme : joined(h[':scheme']) ?? conn.scheme,
+        scheme: joined(h[':scheme']) ?? conn.scheme,
         size,
         protocol: this.cb.protocol ?? '',
       },
