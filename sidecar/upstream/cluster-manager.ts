@@ -54,6 +54,9 @@ export class ClusterManager {
   private readonly secretReadiness: SecretReadiness | undefined;
   /** Clusters warming on their secrets, by name. */
   private pending = new Map<string, Cluster>();
+  /** `pending` by EDS service name, rebuilt on use after `pending` changed (pendingChanged). */
+  private pendingIndex = new Map<string, Cluster[]>();
+  private pendingIndexStale = false;
   /** Applies and warmed-cluster activations run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
   private warmingOnInit = 0;
@@ -107,6 +110,7 @@ export class ClusterManager {
     const warming: Cluster[] = [];
     const pendingBefore = this.pending;
     this.pending = new Map();
+    this.pendingIndexStale = true;
     for (const cfg of configs) {
       const cur = this.clusters.get(cfg.name);
       const waiting = pendingBefore.get(cfg.name);
@@ -114,6 +118,7 @@ export class ClusterManager {
         // Still warming on its secrets: keeps waiting; what it replaces keeps serving.
         pendingBefore.delete(cfg.name);
         this.pending.set(cfg.name, waiting);
+        this.pendingIndexStale = true;
         if (cur) next.set(cfg.name, cur);
         continue;
       }
@@ -131,6 +136,7 @@ export class ClusterManager {
       const waitEds = cfg.edsServiceName !== undefined && !this.assignments.has(cfg.edsServiceName);
       if (waitSecrets || waitEds) {
         this.pending.set(cfg.name, c);
+        this.pendingIndexStale = true;
         if (cur) next.set(cfg.name, cur);
         if (waitSecrets) this.log.info({ cluster: cfg.name, secrets }, 'cluster warming: waiting for its TLS secrets');
         if (waitEds) this.log.info({ cluster: cfg.name, serviceName: cfg.edsServiceName }, 'cluster warming: waiting for its EDS assignment');
@@ -184,6 +190,7 @@ export class ClusterManager {
       await c.initialize();
       if (this.pending.get(c.config.name) !== c) return;
       this.pending.delete(c.config.name);
+      this.pendingIndexStale = true;
       this.refreshWarming();
       this.activateOne(c);
       this.log.info({ cluster: c.config.name }, 'cluster warmed');
@@ -259,8 +266,7 @@ export class ClusterManager {
     this.assignments.set(serviceName, endpoints);
     for (const c of this.byService.get(serviceName) ?? []) c.setEndpoints(endpoints);
     const warmed: Promise<void>[] = [];
-    for (const c of this.pending.values()) {
-      if (c.config.edsServiceName !== serviceName) continue;
+    for (const c of this.pendingFor(serviceName)) {
       c.setEndpoints(endpoints);
       this.edsWaiters.get(c)?.();
       const a = this.activations.get(c);
@@ -273,7 +279,27 @@ export class ClusterManager {
   removeEndpoints(serviceName: string): void {
     this.assignments.delete(serviceName);
     for (const c of this.byService.get(serviceName) ?? []) c.setEndpoints([]);
-    for (const c of this.pending.values()) if (c.config.edsServiceName === serviceName) c.setEndpoints([]);
+    for (const c of this.pendingFor(serviceName)) c.setEndpoints([]);
+  }
+
+  /**
+   * The warming clusters of an EDS service name. Indexed: an EDS response of
+   * 1,000 assignments for 1,000 warming clusters would otherwise scan every
+   * warming cluster per assignment.
+   */
+  private pendingFor(serviceName: string): readonly Cluster[] {
+    if (this.pendingIndexStale) {
+      this.pendingIndexStale = false;
+      this.pendingIndex = new Map();
+      for (const c of this.pending.values()) {
+        const n = c.config.edsServiceName;
+        if (n === undefined) continue;
+        const list = this.pendingIndex.get(n);
+        if (list) list.push(c);
+        else this.pendingIndex.set(n, [c]);
+      }
+    }
+    return this.pendingIndex.get(serviceName) ?? [];
   }
 
   /** Drains every cluster (shutdown). */
@@ -289,5 +315,6 @@ export class ClusterManager {
       c.destroy();
     }
     this.pending.clear();
+    this.pendingIndexStale = true;
   }
 }
