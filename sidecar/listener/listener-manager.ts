@@ -257,7 +257,11 @@ export class ListenerManager {
       kept.set(p.config, p.listener);
       this.inPlace.inc();
     }
-    for (const [c, l] of bound) kept.set(c, l);
+    for (const [c, l] of bound) {
+      kept.set(c, l);
+      // Built to hold (before startWorkers), bound after it ran: serve now, or it holds for ever.
+      if (this.serving) l.startServing();
+    }
     this.listeners = configs.map((c) => kept.get(c)!);
     for (const l of departing) {
       this.departing.add(l);

@@ -43,7 +43,7 @@ export function sameAddress(a: SocketAddress, b: SocketAddress): boolean {
 }
 
 /** A listener and its connections. */
-/** Most connections a listener holds while the server initializes (a listen backlog's worth). */
+/** Most connections a listener holds while the server initializes (Linux's default somaxconn, 4096). */
 export const MAX_HELD_CONNECTIONS = 4096;
 
 export class Listener {
@@ -188,8 +188,8 @@ export class Listener {
    * word: the connection is destroyed; a reset destroys it through 'error'.
    */
   private hold(socket: Socket, held: Map<Socket, () => void>): void {
-    // Bounded as a kernel listen backlog is (Linux's default somaxconn): past
-    // it a connection is refused, counted as Envoy counts a listener's
+    // Bounded as a kernel listen backlog is (at Linux's default somaxconn):
+    // past it a connection is refused, counted as Envoy counts a listener's
     // connection-limit overflow.
     if (held.size >= MAX_HELD_CONNECTIONS) {
       this.cxOverflow.inc();
