@@ -10,7 +10,7 @@
  */
 import type { AsyncRequestHandle, AsyncRequestSpec, AsyncResponse, HeaderMap, HttpAsyncClient } from '../contracts/http-filter.ts';
 import type { Cluster } from './cluster.ts';
-import type { UpstreamRequest } from './upstream-request.ts';
+import type { UpstreamRequest, UpstreamResponseHandler } from './upstream-request.ts';
 
 /** Responses larger than this are an error (Envoy's async client buffers whole bodies too). */
 const MAX_RESPONSE_BYTES = 4 * 1024 * 1024;
@@ -64,27 +64,30 @@ export class ClusterAsyncClient implements HttpAsyncClient {
     let headers: HeaderMap = {};
     const chunks: Buffer[] = [];
     let size = 0;
-    upstream = cluster.pool(host).request(
-      { method: spec.method, path: spec.path, authority: spec.authority, headers: spec.headers, body: spec.body },
-      {
-        onHeaders: (s, h) => {
-          status = s;
-          headers = h;
-        },
-        onData: (chunk) => {
-          size += chunk.length;
-          if (size > MAX_RESPONSE_BYTES) {
-            upstream?.abort();
-            finish({ ok: false, reason: 'too_large', detail: `response beyond ${MAX_RESPONSE_BYTES} bytes` });
-            return true;
-          }
-          chunks.push(chunk);
-          return true;
-        },
-        onEnd: (trailers) => finish({ ok: true, status, headers, body: Buffer.concat(chunks, size), trailers }),
-        onError: (kind, detail) => finish({ ok: false, reason: kind, detail }),
+    const handler: UpstreamResponseHandler = {
+      onHeaders: (s, h) => {
+        status = s;
+        headers = h;
       },
-    );
+      onData: (chunk) => {
+        size += chunk.length;
+        if (size > MAX_RESPONSE_BYTES) {
+          upstream?.abort();
+          finish({ ok: false, reason: 'too_large', detail: `response beyond ${MAX_RESPONSE_BYTES} bytes` });
+          return true;
+        }
+        chunks.push(chunk);
+        return true;
+      },
+      onEnd: (trailers) => finish({ ok: true, status, headers, body: Buffer.concat(chunks, size), trailers }),
+      onError: (kind, detail) => finish({ ok: false, reason: kind, detail }),
+    };
+    try {
+      upstream = cluster.pool(host).request({ method: spec.method, path: spec.path, authority: spec.authority, headers: spec.headers, body: spec.body }, handler);
+    } catch (e) {
+      // Never synchronously, never a throw into the caller's filter: a failed call.
+      queueMicrotask(() => finish({ ok: false, reason: 'protocol', detail: (e as Error).message }));
+    }
     return handle;
   }
 }

@@ -84,7 +84,15 @@ export class Http2Pool implements ConnectionPool {
   request(spec: UpstreamRequestSpec, handler: UpstreamResponseHandler): UpstreamRequest {
     const session = this.getSession();
     const headers: http2.OutgoingHttpHeaders = { ...spec.headers };
+    // Connection-specific fields are illegal in HTTP/2 (RFC 9113 8.2.2; node:http2 throws on
+    // them): dropped, as Envoy's codec drops them; `te` only as `trailers`.
     delete headers['host'];
+    delete headers['connection'];
+    delete headers['keep-alive'];
+    delete headers['proxy-connection'];
+    delete headers['transfer-encoding'];
+    delete headers['upgrade'];
+    if (headers['te'] !== undefined && headers['te'] !== 'trailers') delete headers['te'];
     headers[':method'] = spec.method;
     headers[':path'] = spec.path;
     headers[':authority'] = spec.authority;
@@ -93,7 +101,16 @@ export class Http2Pool implements ConnectionPool {
     let done = false;
     const wasConnected = this.connected;
     const hasBody = spec.body !== null && !(Buffer.isBuffer(spec.body) && spec.body.length === 0);
-    const stream = session.request(headers, { endStream: !hasBody, waitForTrailers: false });
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(headers, { endStream: !hasBody, waitForTrailers: false });
+    } catch (e) {
+      // A header node:http2 refuses (an invalid name or value): this request fails, as the
+      // lean HTTP/1.1 pool fails one it cannot serialize, reported on the next tick.
+      let aborted = false;
+      process.nextTick(() => { if (!aborted) handler.onError('protocol', `invalid request: ${(e as Error).message}`, false); });
+      return { pause: () => undefined, resume: () => undefined, abort: () => { aborted = true; } };
+    }
     stream.on('response', (h) => {
       const status = Number(h[HTTP2_HEADER_STATUS]);
       if (status < 200) return;

@@ -23,7 +23,7 @@ import { createDevCa, issueDevWorkload, spiffeId } from '../../../protocols/tls/
 import { PROTOCOLS, send } from '../../support/client.ts';
 import { tempFile } from '../../support/process.ts';
 import { bootstrap, bootstrapErrors, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
-import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
+import { startH2Upstream, startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
 import { until } from '../../support/wait.ts';
 
 const DEPS = path.resolve(__dirname, '../../../node_modules/@grpc/grpc-js-xds/deps');
@@ -68,6 +68,16 @@ async function startGrpcAuthz(): Promise<{ port: number; close(): Promise<void> 
             query_parameters_to_remove: ['token'],
           },
         });
+      } else if (verdict === 'allow-hop') {
+        // Connection-specific headers an HTTP/2 upstream cannot carry (node:http2 throws on them).
+        cb(null, {
+          status: { code: 0 },
+          ok_response: { headers: [
+            { header: { key: 'connection', value: 'close' } }, { header: { key: 'te', value: 'gzip' } },
+            { header: { key: 'upgrade', value: 'websocket' } }, { header: { key: 'keep-alive', value: '5' } },
+            { header: { key: 'X-Authz-User', value: 'carol' } },
+          ] },
+        });
       } else if (verdict === 'deny-401') {
         cb(null, {
           status: { code: 16 },
@@ -90,6 +100,10 @@ async function startHttpAuthz(): Promise<{ port: number; close(): Promise<void> 
   const server = http.createServer((req, res) => {
     httpChecks.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
     req.resume();
+    if (req.headers['authorization'] === 'Bearer broken') {
+      res.writeHead(503, { 'content-type': 'text/plain' }).end('authz is down');
+      return;
+    }
     if (req.headers['authorization'] === 'Bearer good') {
       res.writeHead(200, { 'x-auth-user': 'bob', 'x-auth-extra': 'appended', 'x-not-allowed': 'leak', 'x-auth-session': 's1' }).end();
       return;
@@ -129,6 +143,7 @@ const serverCert = issueDevWorkload(ca, { dnsNames: ['svc.example.com'], uris: [
 const clientCert = issueDevWorkload(ca, { uris: [spiffeId('cluster.local', 'app', 'client')] });
 
 let up: TestUpstream;
+let h2up: Awaited<ReturnType<typeof startH2Upstream>>;
 let grpcAuthz: { port: number; close(): Promise<void> };
 let httpAuthz: { port: number; close(): Promise<void> };
 let accessLog: string;
@@ -136,6 +151,7 @@ const sc: Record<string, TestSidecar> = {};
 
 beforeAll(async () => {
   up = await startHttpUpstream('up');
+  h2up = await startH2Upstream();
   grpcAuthz = await startGrpcAuthz();
   httpAuthz = await startHttpAuthz();
   const dead = await deadPort();
@@ -164,6 +180,11 @@ beforeAll(async () => {
     allowed_upstream_headers_to_append: { patterns: [ { prefix: x-auth-extra } ] }
     allowed_client_headers: { patterns: [ { exact: x-auth-reason } ] }
     allowed_client_headers_on_success: { patterns: [ { exact: x-auth-session } ] }`), log));
+  // An HTTP/2 upstream behind the gRPC authorizer (connection-specific headers from a CheckResponse).
+  sc['h2up'] = await startSidecar(withFilters(`${staticCluster('up', [h2up.port], 'http2_protocol_options: {}')}\n${grpcC}`, extAuthz('grpc_service: { envoy_grpc: { cluster_name: authz } }')));
+  sc['httpAllow'] = await startSidecar(withFilters(`${upC}\n${staticCluster('httpauthz', [httpAuthz.port])}`, extAuthz(`http_service:
+  server_uri: { uri: "http://authz.local", cluster: httpauthz, timeout: 0.5s }
+failure_mode_allow: true`)));
   const off = 'grpc_service: { envoy_grpc: { cluster_name: authz } }\nfilter_enabled: { default_value: { numerator: 0 }, runtime_key: ext_authz.enabled }';
   sc['off'] = await startSidecar(withFilters(`${upC}\n${grpcC}`, extAuthz(off)));
   sc['offDeny'] = await startSidecar(withFilters(`${upC}\n${grpcC}`, extAuthz(`${off}\ndeny_at_disable: { default_value: true, runtime_key: ext_authz.deny }`), log));
@@ -210,7 +231,7 @@ filter_enabled_metadata:
 
 afterAll(async () => {
   await Promise.all(Object.values(sc).map((s) => s.stop()));
-  await Promise.all([up.close(), grpcAuthz.close(), httpAuthz.close()]);
+  await Promise.all([up.close(), h2up.close(), grpcAuthz.close(), httpAuthz.close()]);
 });
 
 let seq = 0;
@@ -334,6 +355,29 @@ describe.each(PROTOCOLS)('ext_authz over %s', (proto) => {
     expect(sc['http']!.stat('http.ingress.ext_authz.denied')).toBeGreaterThanOrEqual(1);
   });
 
+  test('connection-specific headers from a CheckResponse are dropped, not sent to an HTTP/2 upstream (node:http2 would throw)', async () => {
+    const before = h2up.seen.length;
+    const r = await send(proto, sc['h2up']!.port(), { path: '/hop', headers: { 'x-authz': 'allow-hop' } });
+    expect(r.status).toBe(200);
+    const seen = h2up.seen.slice(before).find((h) => h[':path'] === '/hop')!;
+    expect(seen['x-authz-user']).toBe('carol');
+    for (const k of ['connection', 'upgrade', 'keep-alive']) expect(seen[k]).toBeUndefined();
+    expect(seen['te']).toBeUndefined();
+    // The sidecar serves on.
+    expect((await send(proto, sc['h2up']!.port(), { path: '/again', headers: { 'x-authz': 'allow' } })).status).toBe(200);
+  });
+
+  test('http_service answering 5xx is an error, as Envoy: status_on_error (403), or through with failure_mode_allow', async () => {
+    const e = await req('http', '/x', { authorization: 'Bearer broken' });
+    expect(e.status).toBe(403);
+    expect(e.text()).not.toContain('authz is down');
+    expect(e.upstream).toBeUndefined();
+    expect((await logged(e.id))['details']).toBe('ext_authz_error');
+    const a = await req('httpAllow', '/x', { authorization: 'Bearer broken' });
+    expect(a.status).toBe(200);
+    expect(a.upstream).toBeDefined();
+  });
+
   test('filter_enabled at 0 %: no check (disabled counted); with deny_at_disable the request is answered status_on_error', async () => {
     const checksBefore = checks.length;
     const r = await req('off', '/x');
@@ -429,6 +473,8 @@ describe('refused at load, with the field path', () => {
     ['grpc_service: { envoy_grpc: { cluster_name: a } }\nmetadata_context_namespaces: [ envoy.filters.http.jwt_authn ]', /typed_config\.metadata_context_namespaces: metadata_context is not sent/],
     ['http_service: { server_uri: { uri: "http://a", cluster: a } }', /typed_config\.http_service\.server_uri\.timeout: timeout is required/],
     ['grpc_service: { envoy_grpc: { cluster_name: a } }\nstatus_on_error: { code: Continue }', /typed_config\.status_on_error\.code: invalid HTTP status 100/],
+    ['grpc_service: { envoy_grpc: { cluster_name: a }, initial_metadata: [ { key: Connection, value: close } ] }', /typed_config\.grpc_service\.initial_metadata\[0\]\.key: 'connection' cannot be set on a check request/],
+    ['grpc_service: { envoy_grpc: { cluster_name: a }, initial_metadata: [ { key: "bad key", value: x } ] }', /typed_config\.grpc_service\.initial_metadata\[0\]\.key: 'bad key' is not a valid header name/],
     ['grpc_service: { envoy_grpc: { cluster_name: a } }\nfilter_enabled_metadata: { filter: f, path: [], value: { string_match: { exact: x } } }', /typed_config\.filter_enabled_metadata\.path: at least one path segment is required/],
   ])('%s', async (body, re) => {
     expect((await bootstrapErrors(base(body))).join('\n')).toMatch(re);

@@ -55,6 +55,7 @@ import type { ExtensionRegistry, HttpFilterExtension } from '../../../../sidecar
 import { Continue, StopIteration, type AsyncRequestHandle, type AsyncResponse, type FilterStatus, type HeaderMap, type HttpAsyncClient, type HttpFilter, type HttpFilterCallbacks } from '../../../../sidecar/contracts/http-filter.ts';
 import type { Counter } from '../../../../sidecar/contracts/stats.ts';
 import type { Json } from '../../../../xds/translate/proto-values.ts';
+import { TOKEN } from '../../http1-syntax.ts';
 import { decodeCheckResponse, encodeCheckRequest, type CheckHeaderOption } from './check-proto.ts';
 import { parseExtAuthz, type ExtAuthzConfig, type GrpcCheckService, type HttpCheckService } from './config.ts';
 
@@ -70,8 +71,12 @@ const FAILURE_MODE_HEADER = 'x-envoy-auth-failure-mode-allowed';
 const HTTP_DEFAULT_HEADERS = new Set(['authorization', 'content-length']);
 /** Headers of a denial always passed to the client when allowed_client_headers is set. */
 const CLIENT_DEFAULT_HEADERS = new Set(['www-authenticate', 'location']);
-/** Response headers that describe the auth server's own message, never copied. */
-const HOP_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'date', 'server']);
+/**
+ * Headers that describe the auth server's own message or its connection: never copied from
+ * its answer, never set by a CheckResponse (connection-specific ones would be illegal on an
+ * HTTP/2 upstream, as Envoy's codecs refuse them).
+ */
+const HOP_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'date', 'server']);
 
 interface Stats {
   ok: Counter;
@@ -105,7 +110,7 @@ function appendValue(h: HeaderMap, key: string, value: string): void {
 /** Applies one HeaderValueOption of a CheckResponse (append defaults to false there). */
 function applyOption(h: HeaderMap, o: CheckHeaderOption): void {
   const key = o.key;
-  if (!key || key.startsWith(':') || key === 'host') return;
+  if (!key || key.startsWith(':') || HOP_HEADERS.has(key) || !TOKEN.test(key) || /[\0\r\n]/.test(o.value)) return;
   if (o.append === true) return appendValue(h, key, o.value);
   if (o.append === undefined) {
     if (o.appendAction === 1) {
@@ -173,6 +178,9 @@ function grpcVerdict(r: AsyncResponse): Verdict {
 
 function httpVerdict(svc: HttpCheckService, r: AsyncResponse): Verdict {
   if (!r.ok) return { kind: 'error', detail: `${r.reason}: ${r.detail}` };
+  // Envoy's RawHttpClientImpl: a 5xx from the authorization server is an error (status_on_error,
+  // failure_mode_allow), not a denial to pass on.
+  if (r.status >= 500) return { kind: 'error', detail: `authorization server answered ${r.status}` };
   if (r.status === 200) {
     let responseHeaders: HeaderMap | undefined;
     if (svc.allowedClientHeadersOnSuccess.length) {
