@@ -4,6 +4,7 @@
  * bound ports and stats.
  */
 import { ConfigErrors } from '../../sidecar/contracts/errors.ts';
+import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
 import { LogRegistry } from '../../sidecar/lifecycle/log.ts';
 import { Server } from '../../sidecar/lifecycle/server.ts';
 import { buildSnapshot, createRegistry, parseRouteTable } from '../../sidecar/main.ts';
@@ -20,8 +21,9 @@ export interface TestSidecar {
 }
 
 /** Starts a sidecar on a bootstrap YAML string. Throws ConfigErrors for bad config. */
-export async function startSidecar(yaml: string, opts: { drainTimeS?: number } = {}): Promise<TestSidecar> {
+export async function startSidecar(yaml: string, opts: { drainTimeS?: number; register?: (registry: ExtensionRegistry) => void } = {}): Promise<TestSidecar> {
   const registry = createRegistry();
+  opts.register?.(registry);
   const snapshot = await buildSnapshot({ configYaml: yaml, allowUnknownStaticFields: false }, registry);
   const logs = new LogRegistry(process.env['THEMIS_TEST_LOG'] ?? 'off');
   const server = new Server({ snapshot, registry, logs, drainTimeS: opts.drainTimeS ?? 1, drainStrategy: 'immediate', version: 'test', commandLineOptions: {}, concurrency: 1, xdsRouteParser: parseRouteTable });

@@ -37,6 +37,8 @@ export interface RouterRuntime {
   routeTable(name: string): RouteTable | undefined;
   /** The HCM's access logs (empty: no entry is built). */
   readonly accessLogs: readonly RouterAccessLog[];
+  /** Logs a defect caught on a stream (the stream ends with a 500 or a reset; the process goes on). */
+  readonly log?: { warn(o: object, m: string): void };
 }
 
 /** An access log with its filter, as the router runs it. */
@@ -168,8 +170,34 @@ export class RouterStream implements UpstreamResponseHandler {
     this.fmt = { connection: conn, protocol: ds.protocol };
   }
 
-  /** Runs the request. Never throws. */
+  /** Runs the request. Never throws: a defect (in a filter or here) ends this stream, not the process. */
   run(): void {
+    try {
+      this.start_();
+    } catch (e) {
+      this.internalError(e);
+    }
+  }
+
+  /**
+   * A throw from a filter or from this stream's own code: logged, answered
+   * 500 (a reset once the response started), the upstream attempt dropped.
+   * Envoy would have asserted; a sidecar in front of a database keeps every
+   * other stream going.
+   */
+  private internalError(e: unknown): void {
+    this.rt.log?.warn({ err: e instanceof Error ? e.stack ?? e.message : String(e) }, 'internal error on a stream; answered 500');
+    try {
+      this.upstream?.abort();
+      this.finishAttempt();
+      this.dropHeld();
+      this.localReply(500, 'internal error', '');
+    } catch {
+      this.ds.reset();
+    }
+  }
+
+  private start_(): void {
     const h = this.ds.headers;
     this.ds.onAbort(() => this.onDownstreamAbort());
     // A request body that fails (client gone) is handled by the abort path.
@@ -229,7 +257,12 @@ export class RouterStream implements UpstreamResponseHandler {
         const at = this.stoppedAt;
         if (at < 0 || this.done) return;
         this.stoppedAt = -1;
-        if (this.decodeFilters(at + 1)) this.route_();
+        // Called from a filter's own callback (a timer, a socket): a throw here has no caller to catch it.
+        try {
+          if (this.decodeFilters(at + 1)) this.route_();
+        } catch (e) {
+          this.internalError(e);
+        }
       },
       sendLocalReply: (r: LocalReplySpec) => {
         if (this.done) return;

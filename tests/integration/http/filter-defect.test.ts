@@ -1,0 +1,70 @@
+/**
+ * A defect in an HTTP filter (a throw, synchronously or from its own
+ * callback after StopIteration) ends that stream with a 500 and leaves the
+ * process, and every other stream, alone.
+ */
+import type { ExtensionRegistry, HttpFilterExtension } from '../../../sidecar/contracts/extension.ts';
+import { Continue, StopIteration, type HeaderMap, type HttpFilterCallbacks } from '../../../sidecar/contracts/http-filter.ts';
+import { PROTOCOLS, send } from '../../support/client.ts';
+import { bootstrap, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
+import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
+
+const TYPE = 'themis.test.filters.Defective';
+
+/** Throws in decodeHeaders for `x-defect: now`, and from a timer after StopIteration for `x-defect: later`. */
+function register(registry: ExtensionRegistry): void {
+  const ext: HttpFilterExtension<null> = {
+    category: 'envoy.filters.http',
+    names: ['themis.test.defective'],
+    typeNames: [TYPE],
+    parse: () => ({ ok: true, config: null }),
+    createFactory: () => ({
+      name: 'themis.test.defective',
+      create: (cb: HttpFilterCallbacks) => ({
+        decodeHeaders(h: HeaderMap) {
+          if (h['x-defect'] === 'now') throw new Error('defect in decodeHeaders');
+          if (h['x-defect'] === 'later') {
+            const orig = cb.continueDecoding;
+            setTimeout(() => {
+              // Routing after the resume throws: a defect with no caller to catch it.
+              Object.defineProperty(h, ':path', { get() { throw new Error('defect after resume'); } });
+              orig();
+            }, 20);
+            return StopIteration;
+          }
+          return Continue;
+        },
+      }),
+    }),
+  };
+  registry.register(ext);
+}
+
+let up: TestUpstream;
+let sc: TestSidecar;
+
+beforeAll(async () => {
+  up = await startHttpUpstream('up');
+  sc = await startSidecar(bootstrap({
+    routes: 'virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: up } }] }]',
+    clusters: staticCluster('up', [up.port]),
+  }).replace(/          http_filters:\n/, `          http_filters:
+          - name: themis.test.defective
+            typed_config: { "@type": type.googleapis.com/xds.type.v3.TypedStruct, type_url: type.googleapis.com/${TYPE} }
+`), { register });
+});
+
+afterAll(async () => {
+  await sc?.stop();
+  await up?.close();
+});
+
+test.each(PROTOCOLS)('a filter that throws answers 500 on that stream only (%s)', async (proto) => {
+  const bad = await send(proto, sc.port(), { path: '/bad', headers: { 'x-defect': 'now' } });
+  expect(bad.status).toBe(500);
+  const later = await send(proto, sc.port(), { path: '/later', headers: { 'x-defect': 'later' } });
+  expect(later.status).toBe(500);
+  const ok = await send(proto, sc.port(), { path: '/ok' });
+  expect(ok.status).toBe(200);
+  expect(up.seen.some((r) => r.path === '/bad' || r.path === '/later')).toBe(false);
+});
