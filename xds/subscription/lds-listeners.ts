@@ -284,18 +284,31 @@ export class LdsListeners {
     const groups = this.initialListeners ? (warm.length === this.warmingList.size ? [warm] : []) : warm.map((w) => [w]);
     for (const group of groups) {
       if (group.some((w) => this.warmingList.get(w.config.name) !== w)) continue;
-      const next = new Map(this.active);
-      for (const w of group) next.set(w.config.name, { config: w.config, sds: w.sds, ecds: w.ecds });
-      try {
-        await this.opts.sink.applyListeners([...this.opts.staticListeners, ...this.ordered(next, this.listenerOrder)]);
-      } catch (e) {
-        this.opts.log.warn({ listeners: group.map((w) => w.config.name), version: group[0]!.versionInfo, error: (e as Error).message }, 'warmed listener could not be applied; the version it replaces (if any) keeps serving');
-        for (const w of group) this.warmingList.delete(w.config.name);
-        this.listenerSetChanged();
-        continue;
+      // A listener that cannot be applied (its address taken) is dropped alone: the rest of
+      // the group serves, as Envoy, which refuses only that listener, would have it.
+      let members = group;
+      while (members.length) {
+        // An update during a failed attempt may have replaced some: only current ones go on.
+        members = members.filter((w) => this.warmingList.get(w.config.name) === w);
+        if (!members.length) break;
+        const next = new Map(this.active);
+        for (const w of members) next.set(w.config.name, { config: w.config, sds: w.sds, ecds: w.ecds });
+        try {
+          await this.opts.sink.applyListeners([...this.opts.staticListeners, ...this.ordered(next, this.listenerOrder)]);
+          break;
+        } catch (e) {
+          const failed = (e as { listener?: unknown }).listener;
+          const culprit = members.find((w) => w.config.name === failed);
+          const dropped = culprit ? [culprit] : members;
+          this.opts.log.warn({ listeners: dropped.map((w) => w.config.name), version: dropped[0]!.versionInfo, error: (e as Error).message }, 'warmed listener could not be applied; the version it replaces (if any) keeps serving');
+          for (const w of dropped) this.warmingList.delete(w.config.name);
+          members = culprit ? members.filter((w) => w !== culprit) : [];
+          this.listenerSetChanged();
+        }
       }
+      if (!members.length) continue;
       const now = new Date();
-      for (const w of group) {
+      for (const w of members) {
         this.warmingList.delete(w.config.name);
         this.active.set(w.config.name, { config: w.config, sds: w.sds, ecds: w.ecds });
         this.opts.dump.set(w.config.name, { name: w.config.name, versionInfo: w.versionInfo, lastUpdated: now, raw: w.config.raw as ProtoJson });

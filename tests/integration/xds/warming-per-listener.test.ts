@@ -416,6 +416,27 @@ describe('at start-up (the initial fetch)', () => {
     expect(s.stats.findCounter('listener_manager.listener_create_success')?.value()).toBe(2);
   });
 
+  test('a listener of the first update whose address is taken is dropped alone; the others serve', async () => {
+    const blocker = net.createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', () => r()));
+    try {
+      const taken = (blocker.address() as AddressInfo).port;
+      xds.setResources(LISTENER, { a: rdsListener('a', 'ra'), b: inlineListener('b'), x: inlineListener('x', taken) }, 'l1');
+      const { server: s, started } = await boot();
+      await until(() => xds.acked(LISTENER) === 'l1', 5000, 'LDS ACK');
+      xds.setResources(ROUTE, { ra: directRoutes('ra', 'a via ra') }, 'r1');
+      await started;
+      expect(s.state).toBe('LIVE');
+      expect(s.listenerManager.all().map((l) => l.config.name).sort()).toEqual(['a', 'b']);
+      expect(await get(portOf(s, 'a')!)).toEqual({ status: 200, body: 'a via ra' });
+      expect(portOf(s, 'b')).toBeDefined();
+      expect(s.stats.findCounter('listener_manager.listener_create_failure')?.value()).toBe(1);
+      expect(s.stats.findGauge('listener_manager.total_listeners_warming')?.value()).toBe(0);
+    } finally {
+      blocker.close();
+    }
+  });
+
   test('a route configuration that never comes ends its listener\'s warming, and the initial fetch, at its initial_fetch_timeout', async () => {
     xds.setResources(LISTENER, { a: rdsListener('a', 'never', '0.3s') }, 'l1');
     const t0 = Date.now();
