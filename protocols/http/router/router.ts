@@ -257,6 +257,8 @@ export class RouterStream implements UpstreamResponseHandler {
         const at = this.stoppedAt;
         if (at < 0 || this.done) return;
         this.stoppedAt = -1;
+        // The wait is over; forward() arms the route's own idle timer.
+        if (this.idleTimer !== undefined) { clearTimeout(this.idleTimer); this.idleTimer = undefined; }
         // Called from a filter's own callback (a timer, a socket): a throw here has no caller to catch it.
         try {
           if (this.decodeFilters(at + 1)) this.route_();
@@ -282,7 +284,15 @@ export class RouterStream implements UpstreamResponseHandler {
     const endStream = this.ds.body === null;
     for (let i = from; i < filters.length; i++) {
       if (filters[i]!.decodeHeaders(h, endStream) !== Continue || this.done) {
-        if (!this.done) this.stoppedAt = i;
+        if (!this.done) {
+          this.stoppedAt = i;
+          // Envoy's stream idle timeout runs from the stream's start: a filter that never
+          // resumes (a stalled authorization server with no timeout of its own) ends in 408 SI.
+          if (this.cfg.streamIdleTimeoutMs > 0 && this.idleTimer === undefined) {
+            this.lastReceived = this.ds.bytesReceived();
+            this.idleTimer = setTimeout(() => this.onIdleTimeout(), this.cfg.streamIdleTimeoutMs);
+          }
+        }
         return false;
       }
     }
@@ -862,8 +872,9 @@ export class RouterStream implements UpstreamResponseHandler {
     const received = this.ds.bytesReceived();
     if (received !== this.lastReceived) {
       this.lastReceived = received;
-      const a = this.route!.action as ForwardAction;
-      this.idleTimer = setTimeout(() => this.onIdleTimeout(), a.idleTimeoutMs ?? this.cfg.streamIdleTimeoutMs);
+      // Before routing (a filter waiting) there is no route and no route idle_timeout yet.
+      const a = this.route?.action as ForwardAction | undefined;
+      this.idleTimer = setTimeout(() => this.onIdleTimeout(), a?.idleTimeoutMs ?? this.cfg.streamIdleTimeoutMs);
       return;
     }
     this.stats.rqIdleTimeout.inc();

@@ -23,6 +23,7 @@ function register(registry: ExtensionRegistry): void {
       create: (cb: HttpFilterCallbacks) => ({
         decodeHeaders(h: HeaderMap) {
           if (h['x-defect'] === 'now') throw new Error('defect in decodeHeaders');
+          if (h['x-defect'] === 'hang') return StopIteration; // never resumes
           if (h['x-defect'] === 'later') {
             const orig = cb.continueDecoding;
             setTimeout(() => {
@@ -42,6 +43,7 @@ function register(registry: ExtensionRegistry): void {
 
 let up: TestUpstream;
 let sc: TestSidecar;
+let idle: TestSidecar;
 
 beforeAll(async () => {
   up = await startHttpUpstream('up');
@@ -52,10 +54,19 @@ beforeAll(async () => {
           - name: themis.test.defective
             typed_config: { "@type": type.googleapis.com/xds.type.v3.TypedStruct, type_url: type.googleapis.com/${TYPE} }
 `), { register });
+  idle = await startSidecar(bootstrap({
+    routes: 'virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, route: { cluster: up } }] }]',
+    clusters: staticCluster('up', [up.port]),
+    hcmExtra: 'stream_idle_timeout: 0.2s',
+  }).replace(/          http_filters:\n/, `          http_filters:
+          - name: themis.test.defective
+            typed_config: { "@type": type.googleapis.com/xds.type.v3.TypedStruct, type_url: type.googleapis.com/${TYPE} }
+`), { register });
 });
 
 afterAll(async () => {
   await sc?.stop();
+  await idle?.stop();
   await up?.close();
 });
 
@@ -67,4 +78,13 @@ test.each(PROTOCOLS)('a filter that throws answers 500 on that stream only (%s)'
   const ok = await send(proto, sc.port(), { path: '/ok' });
   expect(ok.status).toBe(200);
   expect(up.seen.some((r) => r.path === '/bad' || r.path === '/later')).toBe(false);
+});
+
+test.each(PROTOCOLS)('a filter that never resumes is ended by the stream idle timeout: 408 stream timeout (%s)', async (proto) => {
+  const t0 = Date.now();
+  const r = await send(proto, idle.port(), { path: '/hang', headers: { 'x-defect': 'hang' } });
+  expect(r.status).toBe(408);
+  expect(r.text()).toBe('stream timeout');
+  expect(Date.now() - t0).toBeLessThan(2000);
+  expect((await send(proto, idle.port(), { path: '/fine' })).status).toBe(200);
 });
