@@ -264,7 +264,7 @@ describe.each(PROTOCOLS)('ext_authz over %s', (proto) => {
     expect(h['x-appended']).toBe('first, second');
     expect(h['x-remove-me']).toBeUndefined();
     expect(r.headers['x-authz-response']).toBe('checked');
-    expect(r.upstream!.path).toBe('/allowed/path?q=1&tenant=t+1');
+    expect(r.upstream!.path).toBe('/allowed/path?q=1&tenant=t%201');
     expect(sc['grpc']!.stat('http.ingress.ext_authz.ok')).toBe(okBefore + 1);
     const check = checks.find((c) => (((c['attributes'] as Json)['request'] as Json)['http'] as Json)['headers'] && ((((c['attributes'] as Json)['request'] as Json)['http'] as Json)['headers'] as Json)['x-test-id'] === r.id)!;
     const attrs = check['attributes'] as Json;

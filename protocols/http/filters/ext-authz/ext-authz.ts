@@ -127,16 +127,44 @@ function applyOption(h: HeaderMap, o: CheckHeaderOption): void {
 
 /**
  * OkHttpResponse query_parameters_to_set (each replaces every value of its
- * key, or is added) and query_parameters_to_remove, on the request path.
+ * key, where the first of them stood, or is added at the end) and
+ * query_parameters_to_remove, on the request path. Parameters neither
+ * names are kept byte for byte (a signed URL's signature survives); keys are
+ * compared decoded; set values are percent-encoded (RFC 3986 unreserved
+ * characters kept).
  */
 export function mutateQuery(path: string, set: ReadonlyArray<readonly [string, string]>, remove: readonly string[]): string {
   const q = path.indexOf('?');
   const base = q < 0 ? path : path.slice(0, q);
-  const params = new URLSearchParams(q < 0 ? '' : path.slice(q + 1));
-  for (const k of remove) params.delete(k);
-  for (const [k, v] of set) if (k) params.set(k, v);
-  const rest = params.toString();
-  return rest ? `${base}?${rest}` : base;
+  const raw = q < 0 || q === path.length - 1 ? [] : path.slice(q + 1).split('&');
+  const removed = new Set(remove);
+  const toSet = new Map<string, string>();
+  for (const [k, v] of set) if (k) toSet.set(k, v);
+  const out: string[] = [];
+  for (const pair of raw) {
+    if (pair === '') continue;
+    const eq = pair.indexOf('=');
+    const key = decodeQueryPart(eq < 0 ? pair : pair.slice(0, eq));
+    if (removed.has(key) && !toSet.has(key)) continue;
+    const v = toSet.get(key);
+    if (v === undefined) { out.push(pair); continue; }
+    // The first occurrence takes the new value; later ones go.
+    toSet.delete(key);
+    removed.add(key);
+    out.push(`${encodeURIComponent(key)}=${encodeURIComponent(v)}`);
+  }
+  for (const [k, v] of toSet) out.push(`${encodeURIComponent(k)}=${encodeURIComponent(v)}`);
+  return out.length ? `${base}?${out.join('&')}` : base;
+}
+
+/** A query key or value decoded (`+` as space, malformed escapes left as written). */
+function decodeQueryPart(s: string): string {
+  const t = s.replace(/\+/g, ' ');
+  try {
+    return decodeURIComponent(t);
+  } catch {
+    return t;
+  }
 }
 
 function grpcVerdict(r: AsyncResponse): Verdict {
