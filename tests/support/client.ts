@@ -79,3 +79,24 @@ function sendH2(port: number, r: TestRequest): Promise<TestResponse> {
     if (r.body !== undefined) stream.end(r.body);
   });
 }
+
+/**
+ * One unary gRPC call over h2c with an empty message: the response headers
+ * (a proxy's local gRPC reply is trailers-only, so grpc-status is there).
+ */
+export async function grpcCall(port: number, path = '/pkg.Svc/Call'): Promise<http2.IncomingHttpHeaders> {
+  const session = http2.connect(`http://127.0.0.1:${port}`);
+  try {
+    return await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
+      const s = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
+      let headers: http2.IncomingHttpHeaders = {};
+      s.on('response', (h) => (headers = h));
+      s.on('data', () => undefined);
+      s.on('end', () => resolve(headers));
+      s.on('error', reject);
+      s.end(Buffer.from([0, 0, 0, 0, 0]));
+    });
+  } finally {
+    session.close();
+  }
+}

@@ -20,7 +20,7 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { createDevCa, issueDevWorkload, spiffeId } from '../../../protocols/tls/dev-pki.ts';
-import { PROTOCOLS, send } from '../../support/client.ts';
+import { grpcCall, PROTOCOLS, send } from '../../support/client.ts';
 import { tempFile } from '../../support/process.ts';
 import { bootstrap, bootstrapErrors, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startH2Upstream, startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
@@ -412,17 +412,7 @@ describe.each(PROTOCOLS)('ext_authz over %s', (proto) => {
 
 test('a gRPC client denied gets a trailers-only PERMISSION_DENIED; the upstream is never called', async () => {
   const before = up.seen.length;
-  const session = http2.connect(`http://127.0.0.1:${sc['grpc']!.port()}`);
-  const headers = await new Promise<http2.IncomingHttpHeaders>((resolve, reject) => {
-    const s = session.request({ ':method': 'POST', ':path': '/pkg.Svc/Call', 'content-type': 'application/grpc', te: 'trailers' });
-    let h: http2.IncomingHttpHeaders = {};
-    s.on('response', (x) => (h = x));
-    s.on('data', () => undefined);
-    s.on('end', () => resolve(h));
-    s.on('error', reject);
-    s.end(Buffer.from([0, 0, 0, 0, 0]));
-  });
-  session.close();
+  const headers = await grpcCall(sc['grpc']!.port());
   expect(headers[':status']).toBe(200);
   expect(headers['grpc-status']).toBe('7');
   expect(up.seen.length).toBe(before);

@@ -7,8 +7,7 @@
  * Envoy's stat names; refusal at load of what is not implemented.
  */
 import { readFileSync } from 'node:fs';
-import http2 from 'node:http2';
-import { PROTOCOLS, send } from '../../support/client.ts';
+import { grpcCall, PROTOCOLS, send } from '../../support/client.ts';
 import { tempFile } from '../../support/process.ts';
 import { bootstrap, bootstrapErrors, staticCluster, startSidecar, type TestSidecar } from '../../support/sidecar.ts';
 import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts';
@@ -175,27 +174,13 @@ test("stats: Envoy's names, shadow rules counted and never enforced", async () =
 });
 
 test('a gRPC request denied gets a trailers-only PERMISSION_DENIED (grpc-status 7); an allowed one is forwarded', async () => {
-  const session = http2.connect(`http://127.0.0.1:${allowSc.port()}`);
-  try {
-    const call = (path: string): Promise<http2.IncomingHttpHeaders> => new Promise((resolve, reject) => {
-      const s = session.request({ ':method': 'POST', ':path': path, 'content-type': 'application/grpc', te: 'trailers' });
-      let headers: http2.IncomingHttpHeaders = {};
-      s.on('response', (h) => (headers = h));
-      s.on('data', () => undefined);
-      s.on('end', () => resolve(headers));
-      s.on('error', reject);
-      s.end(Buffer.from([0, 0, 0, 0, 0]));
-    });
-    const denied = await call('/pkg.Svc/Denied');
-    expect(denied[':status']).toBe(200);
-    expect(denied['grpc-status']).toBe('7');
-    expect(decodeURIComponent(String(denied['grpc-message']))).toBe('RBAC: access denied');
-    const allowed = await call('/pkg.Svc/Allowed');
-    expect(allowed['grpc-status']).toBeUndefined(); // the echo upstream answered
-    expect(allowed['x-upstream']).toBe('up');
-  } finally {
-    session.close();
-  }
+  const denied = await grpcCall(allowSc.port(), '/pkg.Svc/Denied');
+  expect(denied[':status']).toBe(200);
+  expect(denied['grpc-status']).toBe('7');
+  expect(decodeURIComponent(String(denied['grpc-message']))).toBe('RBAC: access denied');
+  const allowed = await grpcCall(allowSc.port(), '/pkg.Svc/Allowed');
+  expect(allowed['grpc-status']).toBeUndefined(); // the echo upstream answered
+  expect(allowed['x-upstream']).toBe('up');
 });
 
 test('refused at load, naming the field: the matcher API, CEL conditions, custom principals', async () => {
