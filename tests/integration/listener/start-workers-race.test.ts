@@ -8,22 +8,12 @@ import { LogRegistry } from '../../../sidecar/lifecycle/log.ts';
 import { Server } from '../../../sidecar/lifecycle/server.ts';
 import { buildSnapshot, createRegistry, parseRouteTable } from '../../../sidecar/main.ts';
 import { send } from '../../support/client.ts';
+import { bootstrap, staticCluster } from '../../support/sidecar.ts';
 
-const yaml = `
-admin: { address: { socket_address: { address: 127.0.0.1, port_value: 0 } } }
-static_resources:
-  listeners:
-  - name: l
-    address: { socket_address: { address: 127.0.0.1, port_value: 0 } }
-    filter_chains:
-    - filters:
-      - name: envoy.filters.network.http_connection_manager
-        typed_config:
-          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: l
-          route_config: { virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: served } } }] }] }
-          http_filters: [{ name: envoy.filters.http.router, typed_config: { "@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router } }]
-`;
+const yaml = bootstrap({
+  routes: 'virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/" }, direct_response: { status: 200, body: { inline_string: served } } }] }]',
+  clusters: staticCluster('unused', [1]),
+});
 
 test('startWorkers() while a listener is binding: the listener serves once bound', async () => {
   const registry = createRegistry();
