@@ -186,14 +186,27 @@ export class RouterStream implements UpstreamResponseHandler {
    * other stream going.
    */
   private internalError(e: unknown): void {
-    this.rt.log?.warn({ err: e instanceof Error ? e.stack ?? e.message : String(e) }, 'internal error on a stream; answered 500');
+    this.rt.log?.warn({ err: e instanceof Error ? e.stack ?? e.message : String(e) }, 'internal error on a stream; answered 500 or reset');
     try {
       this.upstream?.abort();
       this.finishAttempt();
       this.dropHeld();
-      this.localReply(500, 'internal error', '');
+      // Thrown while answering (done already set): nothing more can be said; reset.
+      if (this.done) this.resetAfterDefect();
+      else this.localReply(500, 'internal error', '');
     } catch {
+      this.resetAfterDefect();
+    }
+  }
+
+  /** Ends a stream a defect left half-answered: downstream reset, accounting closed (once). */
+  private resetAfterDefect(): void {
+    this.done = true;
+    this.clearTimeout();
+    try {
       this.ds.reset();
+    } finally {
+      this.complete();
     }
   }
 
@@ -269,7 +282,12 @@ export class RouterStream implements UpstreamResponseHandler {
       sendLocalReply: (r: LocalReplySpec) => {
         if (this.done) return;
         this.stoppedAt = -1;
-        this.filterReply(r);
+        // Often called from a filter's own callback: a throw here has no caller to catch it.
+        try {
+          this.filterReply(r);
+        } catch (e) {
+          this.internalError(e);
+        }
       },
     };
   }

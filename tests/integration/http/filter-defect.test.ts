@@ -24,6 +24,11 @@ function register(registry: ExtensionRegistry): void {
         decodeHeaders(h: HeaderMap) {
           if (h['x-defect'] === 'now') throw new Error('defect in decodeHeaders');
           if (h['x-defect'] === 'hang') return StopIteration; // never resumes
+          if (h['x-defect'] === 'bad-reply') {
+            // A local reply node:http2 refuses to send (an invalid header name), from the filter's own timer.
+            setTimeout(() => cb.sendLocalReply({ status: 403, body: 'no', headers: { 'bad key': 'v' }, details: 'test_denied' }), 20);
+            return StopIteration;
+          }
           if (h['x-defect'] === 'later') {
             const orig = cb.continueDecoding;
             setTimeout(() => {
@@ -87,4 +92,14 @@ test.each(PROTOCOLS)('a filter that never resumes is ended by the stream idle ti
   expect(r.text()).toBe('stream timeout');
   expect(Date.now() - t0).toBeLessThan(2000);
   expect((await send(proto, idle.port(), { path: '/fine' })).status).toBe(200);
+});
+
+test('a local reply that cannot be sent (an invalid header from a filter, from its own callback) resets that stream only', async () => {
+  const h2 = await send('h2', sc.port(), { path: '/bad-reply', headers: { 'x-defect': 'bad-reply' } }).then((r) => r.status, (e: Error) => e.message);
+  // HTTP/2 cannot carry the header: the stream is reset (the client sees an error or no status).
+  expect(h2).not.toBe(403);
+  // HTTP/1.1 drops a field it cannot write and answers.
+  expect((await send('h1', sc.port(), { path: '/bad-reply', headers: { 'x-defect': 'bad-reply' } })).status).toBe(403);
+  for (const proto of PROTOCOLS) expect((await send(proto, sc.port(), { path: '/ok' })).status).toBe(200);
+  expect(sc.stat('http.ingress.downstream_rq_active')).toBe(0);
 });

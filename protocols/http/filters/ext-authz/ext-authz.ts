@@ -77,6 +77,8 @@ const CLIENT_DEFAULT_HEADERS = new Set(['www-authenticate', 'location']);
  * HTTP/2 upstream, as Envoy's codecs refuse them).
  */
 const HOP_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'date', 'server']);
+/** What a CheckResponse may not set: connection-specific fields, the host and the framing (ours to write). */
+const UNSETTABLE = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te']);
 
 interface Stats {
   ok: Counter;
@@ -110,7 +112,7 @@ function appendValue(h: HeaderMap, key: string, value: string): void {
 /** Applies one HeaderValueOption of a CheckResponse (append defaults to false there). */
 function applyOption(h: HeaderMap, o: CheckHeaderOption): void {
   const key = o.key;
-  if (!key || key.startsWith(':') || HOP_HEADERS.has(key) || !TOKEN.test(key) || /[\0\r\n]/.test(o.value)) return;
+  if (!key || key.startsWith(':') || UNSETTABLE.has(key) || !TOKEN.test(key) || /[\0\r\n]/.test(o.value)) return;
   if (o.append === true) return appendValue(h, key, o.value);
   if (o.append === undefined) {
     if (o.appendAction === 1) {
