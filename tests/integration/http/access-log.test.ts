@@ -60,8 +60,8 @@ virtual_hosts:
 });
 
 afterAll(async () => {
-  await sc.stop();
-  await up.close();
+  await sc?.stop();
+  await up?.close();
 });
 
 async function lines(file: string, n: number): Promise<string[]> {

@@ -21,9 +21,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sc.stop();
-  await h2only.stop();
-  await up.close();
+  await sc?.stop();
+  await h2only?.stop();
+  await up?.close();
 });
 
 /**

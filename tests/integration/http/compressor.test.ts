@@ -41,8 +41,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sc.stop();
-  await up.close();
+  await sc?.stop();
+  await up?.close();
 });
 
 function decode(encoding: string | undefined, body: Buffer): Buffer {

@@ -73,8 +73,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sc.stop();
-  await up.close();
+  await sc?.stop();
+  await up?.close();
 });
 
 describe.each(PROTOCOLS)('fault over %s', (proto) => {

@@ -25,8 +25,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sc.stop();
-  await h2.close();
+  await sc?.stop();
+  await h2?.close();
 });
 
 test('h2 -> sidecar -> h2: body and trailers end to end', async () => {

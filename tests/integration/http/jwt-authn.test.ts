@@ -126,7 +126,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sc.stop();
+  await sc?.stop();
   await Promise.all([up.close(), jwks.close()]);
 });
 

@@ -35,7 +35,7 @@ static_resources:
 });
 
 afterAll(async () => {
-  await sc.stop();
+  await sc?.stop();
   await new Promise<void>((r) => upstream.close(() => r()));
 });
 

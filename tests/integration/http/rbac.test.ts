@@ -94,7 +94,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([allowSc.stop(), denySc.stop(), logSc.stop()]);
-  await up.close();
+  await up?.close();
 });
 
 let seq = 0;

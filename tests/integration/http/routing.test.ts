@@ -78,9 +78,9 @@ virtual_hosts:
 });
 
 afterAll(async () => {
-  await sc.stop();
-  await a.close();
-  await b.close();
+  await sc?.stop();
+  await a?.close();
+  await b?.close();
 });
 
 describe.each(PROTOCOLS)('routing over %s', (proto) => {

@@ -25,7 +25,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sc.stop();
+  await sc?.stop();
   await new Promise<void>((r) => server.close(() => r()));
 });
 

@@ -169,7 +169,7 @@ beforeAll(async () => {
   up = await startHttpUpstream('up');
 });
 afterAll(async () => {
-  await up.close();
+  await up?.close();
 });
 beforeEach(async () => {
   sc = await startSidecar(bootstrap({ routes: 'virtual_hosts: []', clusters: staticCluster('up', [up.port]), admin: false }), { drainTimeS: 1 });

@@ -71,9 +71,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sc.stop();
-  await up.close();
-  await admin.close();
+  await sc?.stop();
+  await up?.close();
+  await admin?.close();
 });
 
 function get(proto: Protocol, group: string, path = '/hbase/prospects/cf1/c1', method = 'GET'): ReturnType<typeof send> {

@@ -41,7 +41,7 @@ beforeAll(async () => {
   up = await startHttpUpstream('slow');
 });
 afterAll(async () => {
-  await up.close();
+  await up?.close();
 });
 
 async function start(extra: string[] = []): Promise<{ p: SidecarProcess; port: number }> {

@@ -27,8 +27,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   p.child.kill('SIGTERM');
-  await p.exited;
-  await up.close();
+  await p?.exited;
+  await up?.close();
 });
 
 function sampler(pid: number): { stop(): Promise<number> } {

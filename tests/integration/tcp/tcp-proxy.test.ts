@@ -125,8 +125,8 @@ ${cluster('tls_db', [['127.0.0.1', echo.port]])}
 });
 
 afterAll(async () => {
-  await sc.stop();
-  echo.close();
+  await sc?.stop();
+  echo?.close();
 });
 
 test('psql runs queries against PostgreSQL through tcp_proxy', async () => {

@@ -145,7 +145,7 @@ beforeAll(async () => {
   up = await startHttpUpstream('db');
 });
 afterAll(async () => {
-  await up.close();
+  await up?.close();
 });
 
 describe.each(['GRPC', 'DELTA_GRPC'] as const)('SDS from an SDS server on a Unix socket (%s)', (apiType) => {

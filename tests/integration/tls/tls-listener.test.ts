@@ -176,10 +176,10 @@ ${indent(staticCluster('tls_upstream', [tlsUpstreamPort]))}
 });
 
 afterAll(async () => {
-  await sc.stop();
-  await up.close();
-  await up2.close();
-  tlsUpstream.close();
+  await sc?.stop();
+  await up?.close();
+  await up2?.close();
+  tlsUpstream?.close();
 });
 
 async function curl(args: string[]): Promise<{ code: number; out: string; err: string }> {

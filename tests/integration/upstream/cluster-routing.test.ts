@@ -46,7 +46,7 @@ virtual_hosts:
 });
 
 afterAll(async () => {
-  await sc.stop();
+  await sc?.stop();
   await Promise.all([a.close(), b.close(), c.close()]);
 });
 

@@ -30,8 +30,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sc.stop();
-  await up.close();
+  await sc?.stop();
+  await up?.close();
 });
 
 test('STRICT_DNS resolves localhost; auto_host_rewrite uses the DNS name', async () => {

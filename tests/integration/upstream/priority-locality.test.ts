@@ -73,7 +73,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await sc.stop();
+  await sc?.stop();
   await Promise.all([a.close(), b.close(), c.close()]);
 });
 

@@ -124,10 +124,10 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  server.shutdown('test');
-  await server.exited;
-  await xds.close();
-  await up.close();
+  server?.shutdown('test');
+  await server?.exited;
+  await xds?.close();
+  await up?.close();
 });
 
 test('the listener warms until its filter config arrives over ADS; then the discovered RBAC is enforced', async () => {

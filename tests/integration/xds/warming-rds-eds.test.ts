@@ -96,9 +96,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  server.shutdown('test');
-  await server.exited;
-  await xds.close();
+  server?.shutdown('test');
+  await server?.exited;
+  await xds?.close();
   for (const s of ups) s.close();
 });
 

@@ -128,11 +128,11 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  server.shutdown('test');
-  await server.exited;
-  await xds.close();
-  httpsUp.close();
-  plainUp.close();
+  server?.shutdown('test');
+  await server?.exited;
+  await xds?.close();
+  httpsUp?.close();
+  plainUp?.close();
 });
 
 test('a cluster whose TLS secret has not arrived warms (dynamic_warming_clusters, 503 NR), then serves over TLS once it arrives', async () => {
