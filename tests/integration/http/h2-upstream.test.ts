@@ -13,7 +13,12 @@ let h2: Awaited<ReturnType<typeof startH2Upstream>>, sc: TestSidecar;
 beforeAll(async () => {
   h2 = await startH2Upstream();
   sc = await startSidecar(bootstrap({
-    routes: `virtual_hosts: [{ name: v, domains: ["*"], routes: [{ match: { prefix: "/legacy" }, route: { cluster: legacy } }, { match: { prefix: "/" }, route: { cluster: typed } }] }]`,
+    routes: `virtual_hosts: [{ name: v, domains: ["*"], routes: [
+  { match: { prefix: "/legacy" }, route: { cluster: legacy } },
+  { match: { prefix: "/hop" }, route: { cluster: typed }, request_headers_to_add: [
+    { header: { key: connection, value: close } }, { header: { key: keep-alive, value: "5" } },
+    { header: { key: upgrade, value: websocket } }, { header: { key: te, value: gzip } }, { header: { key: x-kept, value: "1" } } ] },
+  { match: { prefix: "/" }, route: { cluster: typed } }] }]`,
     clusters: [
       staticCluster('typed', [h2.port], `typed_extension_protocol_options:
   envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
@@ -47,4 +52,15 @@ test('h1 client -> h2 upstream: trailers become chunked trailers', async () => {
   expect(r.text()).toBe('hello');
   expect(r.trailers['grpc-status']).toBe('0');
   expect(sc.stat('cluster.legacy.upstream_rq_200')).toBe(1);
+});
+
+test('connection-specific headers meant for an HTTP/2 upstream are dropped, not a failed request (RFC 9113 8.2.2)', async () => {
+  for (const proto of ['h1', 'h2'] as const) {
+    const before = h2.seen.length;
+    const r = await send(proto, sc.port(), { path: '/hop' });
+    expect(r.status).toBe(200);
+    const seen = h2.seen.slice(before).find((h) => h[':path'] === '/hop')!;
+    expect(seen['x-kept']).toBe('1');
+    for (const k of ['connection', 'keep-alive', 'upgrade', 'te']) expect(seen[k]).toBeUndefined();
+  }
 });
