@@ -5,9 +5,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createRegistry } from '../sidecar/main.ts';
 import { fixtureFiles, renderTable, validateFiles } from '../sidecar/bootstrap/fixture-report.ts';
-import { fromRepo } from '../sidecar/paths.ts';
+import { fromFixtures, fromRepo } from '../sidecar/paths.ts';
 
-const shared = fromRepo('..', 'shared', 'fixtures');
+const shared = fromFixtures();
 const files = fixtureFiles([join(shared, 'envoy'), join(shared, 'istio', 'bootstrap')]);
 const results = await validateFiles(files, createRegistry());
 const table = renderTable(results, shared);

@@ -13,3 +13,12 @@ export const repoRoot: string = join(dirname(fileURLToPath(import.meta.url)), '.
 export function fromRepo(...parts: string[]): string {
   return join(repoRoot, ...parts);
 }
+
+/**
+ * A path under the shared fixtures (Envoy and Istio configs, Ranger's test
+ * corpus): $THEMIS_FIXTURES when set, else ../shared/fixtures beside the
+ * repository. `./dev test` sets the variable for a clone made elsewhere.
+ */
+export function fromFixtures(...parts: string[]): string {
+  return join(process.env['THEMIS_FIXTURES'] ?? join(repoRoot, '..', 'shared', 'fixtures'), ...parts);
+}

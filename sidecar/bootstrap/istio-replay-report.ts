@@ -17,7 +17,7 @@ import { canonicalize } from '../../xds/proto/json.ts';
 import { parseCluster, parseLoadAssignment } from '../../xds/translate/cluster.ts';
 import { parseListener } from '../../xds/translate/listener.ts';
 import { parseRouteTable } from '../main.ts';
-import { fromRepo } from '../paths.ts';
+import { fromFixtures } from '../paths.ts';
 
 /** The resource kinds replayed (secrets are only counted). */
 export type ReplayKind = 'Listener' | 'Cluster' | 'RouteConfiguration' | 'ClusterLoadAssignment' | 'Secret';
@@ -67,7 +67,7 @@ export const CONFIGDUMP_FILES = ['sidecar-listeners.yaml', 'sidecar-full.json', 
 
 /** The directory of the config dumps. */
 export function configdumpDir(): string {
-  return fromRepo('..', 'shared', 'fixtures', 'istio', 'configdump');
+  return fromFixtures('istio', 'configdump');
 }
 
 type J = Record<string, unknown>;

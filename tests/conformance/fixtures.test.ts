@@ -8,11 +8,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fixtureFiles, renderTable, validateFiles } from '../../sidecar/bootstrap/fixture-report.ts';
 import { createRegistry } from '../../sidecar/main.ts';
-import { fromRepo } from '../../sidecar/paths.ts';
+import { fromFixtures, fromRepo } from '../../sidecar/paths.ts';
 import { send } from '../support/client.ts';
 import { startSidecar } from '../support/sidecar.ts';
 
-const shared = fromRepo('..', 'shared', 'fixtures');
+const shared = fromFixtures();
 const files = fixtureFiles([join(shared, 'envoy'), join(shared, 'istio', 'bootstrap')]);
 
 test('every fixture validates or is refused with a named field or extension', async () => {

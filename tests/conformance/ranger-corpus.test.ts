@@ -11,9 +11,9 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseTestJson, runTestFile } from '../../policies/ranger/engine/conformance.ts';
 import { RangerPolicyEngine } from '../../policies/ranger/engine/engine.ts';
-import { fromRepo } from '../../sidecar/paths.ts';
+import { fromFixtures } from '../../sidecar/paths.ts';
 
-const corpus = fromRepo('..', 'shared', 'fixtures', 'ranger');
+const corpus = fromFixtures('ranger');
 const dirs = ['policyengine', 'resourcematcher', 'validityscheduler'];
 
 /** Files that are not test files (ServicePolicies download payloads, a deltas-only format). */

@@ -12,10 +12,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fromRepo } from '../../sidecar/paths.ts';
+import { fromFixtures } from '../../sidecar/paths.ts';
 
 /** The folder holding Istio's bootstrap goldens. */
-export const ISTIO_BOOTSTRAP_DIR = fromRepo('..', 'shared', 'fixtures', 'istio', 'bootstrap');
+export const ISTIO_BOOTSTRAP_DIR = fromFixtures('istio', 'bootstrap');
 
 /** The golden file names, sorted. */
 export function istioGoldens(): string[] {

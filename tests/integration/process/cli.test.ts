@@ -3,7 +3,7 @@
  * flag errors, accepted no-op flags, and an invalid bootstrap in serve mode
  * exiting 1 with the reason.
  */
-import { fromRepo } from '../../../sidecar/paths.ts';
+import { fromFixtures } from '../../../sidecar/paths.ts';
 import { runCli, tempFile } from '../../support/process.ts';
 
 test('--help and --version', async () => {
@@ -16,7 +16,7 @@ test('--help and --version', async () => {
 });
 
 test('--mode validate accepts envoy-demo.yaml', async () => {
-  const f = fromRepo('..', 'shared', 'fixtures', 'envoy', 'envoy-demo.yaml');
+  const f = fromFixtures('envoy', 'envoy-demo.yaml');
   const r = await runCli(['--mode', 'validate', '-c', f]);
   expect(r.stdout.trim()).toBe(`configuration '${f}' OK`);
   expect(r.code).toBe(0);

@@ -19,7 +19,7 @@ import { startHttpUpstream, type TestUpstream } from '../../support/upstreams.ts
 import { CLUSTER, ENDPOINT, LISTENER, ROUTE, startXdsServer, type XdsServer } from '../../support/xds-server.ts';
 import { until } from '../../support/wait.ts';
 import { buildSnapshot, createRegistry } from '../../../sidecar/main.ts';
-import { fromRepo } from '../../../sidecar/paths.ts';
+import { fromFixtures } from '../../../sidecar/paths.ts';
 
 function apiSource(apiType: string): string {
   return `{ api_config_source: { api_type: ${apiType}, transport_api_version: V3, set_node_on_first_message_only: true, grpc_services: [{ envoy_grpc: { cluster_name: xds_cluster } }] }, initial_fetch_timeout: 0s, resource_api_version: V3 }`;
@@ -247,7 +247,7 @@ describe.each(['GRPC', 'DELTA_GRPC'])('EDS and RDS api_config_source %s (no ads_
 
 describe('go-control-plane bootstraps with api_config_source', () => {
   test.each(['bootstrap-xds.yaml', 'bootstrap-delta.yaml'])('%s validates', async (file) => {
-    const snapshot = await buildSnapshot({ configPath: fromRepo('..', 'shared', 'fixtures', 'envoy', 'go-control-plane', file), allowUnknownStaticFields: false }, createRegistry());
+    const snapshot = await buildSnapshot({ configPath: fromFixtures('envoy', 'go-control-plane', file), allowUnknownStaticFields: false }, createRegistry());
     const mode = file === 'bootstrap-xds.yaml' ? 'sotw' : 'delta';
     for (const cs of [snapshot.xds?.lds, snapshot.xds?.cds]) {
       expect(cs).toMatchObject({ kind: 'grpc', mode, clusterName: 'xds_cluster', setNodeOnFirstMessageOnly: true, target: { kind: 'tcp', host: '127.0.0.1', port: 18000 } });

@@ -12,7 +12,7 @@ import { loadBootstrap } from '../../../sidecar/bootstrap/load.ts';
 import { parseConfigText } from '../../../xds/proto/config-text.ts';
 import { ConfigErrors } from '../../../sidecar/contracts/errors.ts';
 import { buildSnapshot, createRegistry } from '../../../sidecar/main.ts';
-import { fromRepo } from '../../../sidecar/paths.ts';
+import { fromFixtures, fromRepo } from '../../../sidecar/paths.ts';
 import { bootstrap, bootstrapErrors, staticCluster } from '../../support/sidecar.ts';
 
 // Decoded values are walked by key in assertions; `any` keeps those lines short.
@@ -436,7 +436,7 @@ describe('shipped configurations load', () => {
   });
 
   test("Envoy's own envoy-demo.yaml", async () => {
-    const snap = await buildSnapshot({ configPath: fromRepo('../shared/fixtures/envoy/envoy-demo.yaml') }, createRegistry());
+    const snap = await buildSnapshot({ configPath: fromFixtures('envoy', 'envoy-demo.yaml') }, createRegistry());
     expect(snap.listeners.map((l) => l.name)).toEqual(['listener_0', 'listener_1']);
     expect(snap.clusters.map((c) => c.name)).toEqual(['loopback']);
   });

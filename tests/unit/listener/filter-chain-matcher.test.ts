@@ -7,12 +7,12 @@
  * matcher of Istio's ambient listener in the shared sidecar-full.json dump.
  */
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { ConfigError } from '../../../sidecar/contracts/errors.ts';
 import type { ListenerConfig } from '../../../sidecar/contracts/snapshot.ts';
 import type { ConnectionFacts } from '../../../sidecar/listener/filter-chain-match.ts';
 import { inputValue, selectByMatcher } from '../../../sidecar/listener/filter-chain-matcher.ts';
 import { createRegistry } from '../../../sidecar/main.ts';
+import { fromFixtures } from '../../../sidecar/paths.ts';
 import { parseListener } from '../../../xds/translate/listener.ts';
 import { parseFilterChainMatcher } from '../../../xds/translate/filter-chain-matcher.ts';
 
@@ -295,7 +295,7 @@ describe('matcher_list', () => {
 
 describe("Istio's ambient listener (sidecar-full.json)", () => {
   test('its filter_chain_matcher parses and routes by VIP and port, and by ALPN', () => {
-    const dump = JSON.parse(readFileSync(join(__dirname, '../../../../shared/fixtures/istio/configdump/sidecar-full.json'), 'utf8')) as { configs: Json[] };
+    const dump = JSON.parse(readFileSync(fromFixtures('istio', 'configdump', 'sidecar-full.json'), 'utf8')) as { configs: Json[] };
     const listeners = (dump.configs.flatMap((c) => (c['dynamic_listeners'] as Json[] | undefined) ?? []))
       .map((d) => (d['active_state'] as Json)['listener'] as Json)
       .filter((l) => l['filter_chain_matcher'] !== undefined);

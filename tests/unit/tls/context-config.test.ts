@@ -4,7 +4,7 @@
  * ../shared/fixtures/istio/configdump.
  */
 import { readFileSync } from 'node:fs';
-import { fromRepo } from '../../../sidecar/paths.ts';
+import { fromFixtures } from '../../../sidecar/paths.ts';
 import {
   dnsNameMatch, mergeValidation, parseDownstreamTlsContext, parseUpstreamTlsContext, sanMatchersOf,
   type DownstreamTlsContextConfig, type UpstreamTlsContextConfig,
@@ -256,8 +256,8 @@ describe('UpstreamTlsContext', () => {
 });
 
 describe('Istio configdump TLS contexts', () => {
-  const listeners = JSON.parse(readFileSync(fromRepo('../shared/fixtures/istio/configdump/sidecar-listeners.yaml'), 'utf8')) as unknown;
-  const clusters = JSON.parse(readFileSync(fromRepo('../shared/fixtures/istio/configdump/routes-clusters.json'), 'utf8')) as unknown;
+  const listeners = JSON.parse(readFileSync(fromFixtures('istio', 'configdump', 'sidecar-listeners.yaml'), 'utf8')) as unknown;
+  const clusters = JSON.parse(readFileSync(fromFixtures('istio', 'configdump', 'routes-clusters.json'), 'utf8')) as unknown;
 
   it('parses every inbound DownstreamTlsContext (SDS default + combined ROOTCA, mTLS required)', () => {
     const contexts = findTyped(listeners, 'tls.v3.DownstreamTlsContext');

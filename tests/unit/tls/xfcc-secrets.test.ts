@@ -3,7 +3,7 @@
  * mutateXfccRequestHeader), Secret parsing and config_dump redaction.
  */
 import { readFileSync } from 'node:fs';
-import { fromRepo } from '../../../sidecar/paths.ts';
+import { fromFixtures } from '../../../sidecar/paths.ts';
 import { mutateXfcc, parseXfcc, parseXfccConfig, xfccElement, xfccUrlEncode, type XfccConfig } from '../../../protocols/tls/xfcc.ts';
 import { parseSecret, redactSensitive, secretToMaterial, validationFromMaterial } from '../../../protocols/tls/secrets.ts';
 import { certificateInfo, rfc2253 } from '../../../protocols/tls/certificate-info.ts';
@@ -59,7 +59,7 @@ describe('x-forwarded-client-cert', () => {
 });
 
 describe('Secret', () => {
-  const dump = JSON.parse(readFileSync(fromRepo('../shared/fixtures/istio/configdump/sidecar-full.json'), 'utf8')) as { configs: Array<Record<string, unknown>> };
+  const dump = JSON.parse(readFileSync(fromFixtures('istio', 'configdump', 'sidecar-full.json'), 'utf8')) as { configs: Array<Record<string, unknown>> };
   const secrets = (dump.configs.find((c) => String(c['@type']).endsWith('SecretsConfigDump'))!['dynamic_active_secrets'] as Array<{ secret: Record<string, unknown> }>).map((s) => s.secret);
 
   it('parses Istio\'s SDS secrets default and ROOTCA', () => {

@@ -8,11 +8,11 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { readFileSync } from 'node:fs';
-import { fromRepo } from '../../../../sidecar/paths.ts';
+import { fromFixtures } from '../../../../sidecar/paths.ts';
 
 /** The real ServicePolicies payloads (../shared/fixtures/ranger/policyengine). */
 export function rangerFixture(name: string): Record<string, unknown> {
-  return JSON.parse(readFileSync(fromRepo('..', 'shared', 'fixtures', 'ranger', 'policyengine', name), 'utf8')) as Record<string, unknown>;
+  return JSON.parse(readFileSync(fromFixtures('ranger', 'policyengine', name), 'utf8')) as Record<string, unknown>;
 }
 
 /** One request the Admin saw. */

@@ -1,9 +1,9 @@
 /** `themis-sidecar ranger test FILE...` as a real process. */
 import { join } from 'node:path';
-import { fromRepo } from '../../../../sidecar/paths.ts';
+import { fromFixtures } from '../../../../sidecar/paths.ts';
 import { runCli, tempFile } from '../../../support/process.ts';
 
-const corpus = fromRepo('..', 'shared', 'fixtures', 'ranger');
+const corpus = fromFixtures('ranger');
 
 test('passing files: per-file and total counts, exit 0', async () => {
   const r = await runCli(['ranger', 'test', join(corpus, 'policyengine', 'test_policyengine_priority.json'), join(corpus, 'resourcematcher', 'test_resourcematcher_default.json')]);

@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { ConfigError } from '../../../../sidecar/contracts/errors.ts';
 import type { Counter, Gauge, Histogram, StatsScope } from '../../../../sidecar/contracts/stats.ts';
-import { fromRepo } from '../../../../sidecar/paths.ts';
+import { fromFixtures } from '../../../../sidecar/paths.ts';
 import { NO_ENTRIES, type RbacAttributes } from '../../../../policies/rbac/rbac-attributes.ts';
 import { evaluateRbac, parseRbac, rbacDeniedDetails } from '../../../../policies/rbac/rbac-engine.ts';
 import { NetworkRbacEvaluator, parseNetworkRbac } from '../../../../policies/rbac/network-rbac.ts';
@@ -232,7 +232,7 @@ function rbacConfigs(o: unknown, out: { type: string; config: Record<string, unk
 }
 
 describe('Istio AuthorizationPolicy configs (../shared/fixtures/istio/configdump)', () => {
-  const dump = parseYaml(readFileSync(fromRepo('..', 'shared', 'fixtures', 'istio', 'configdump', 'sidecar-listeners.yaml'), 'utf8')) as unknown;
+  const dump = parseYaml(readFileSync(fromFixtures('istio', 'configdump', 'sidecar-listeners.yaml'), 'utf8')) as unknown;
   const found = rbacConfigs(dump);
 
   test('every HTTP and network RBAC filter parses', () => {
