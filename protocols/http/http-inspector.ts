@@ -7,16 +7,12 @@
  */
 import type { ExtensionRegistry } from '../../sidecar/contracts/extension.ts';
 import type { InspectedFacts, InspectVerdict, ListenerFilterExtension, ListenerInspector } from '../../sidecar/contracts/listener-filter.ts';
+import { isTokenByte } from './http1-syntax.ts';
 
 const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n');
 /** Envoy's http_inspector reads at most this much looking for the request line. */
 const MAX_INSPECT = 64 * 1024;
 const METHOD = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-
-/** Whether byte `b` may appear in a method (RFC 9110 tchar). */
-function tchar(b: number): boolean {
-  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || '!#$%&\'*+-.^_`|~'.includes(String.fromCharCode(b));
-}
 
 /** The longest method llhttp knows (UNSUBSCRIBE, MKCALENDAR, ...): a longer token is not HTTP. */
 const MAX_METHOD = 16;
@@ -29,7 +25,7 @@ const VERSION = Buffer.from('HTTP/1.');
 function requestLinePrefix(buf: Buffer): boolean {
   const n = buf.length;
   let i = 0;
-  while (i < n && i <= MAX_METHOD && tchar(buf[i]!)) i++;
+  while (i < n && i <= MAX_METHOD && isTokenByte(buf[i]!)) i++;
   if (i === n) return i <= MAX_METHOD;
   if (i === 0 || i > MAX_METHOD || buf[i] !== 0x20) return false;
   const targetStart = ++i;

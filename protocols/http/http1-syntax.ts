@@ -40,6 +40,18 @@ export function cleanSection(text: string): boolean {
   return !BAD_CONTROL.test(text) && crlfOnly(text);
 }
 
+/**
+ * Connection-specific fields (RFC 9110 section 7.6.1, RFC 9113 section 8.2.2): about one hop,
+ * never forwarded, illegal in HTTP/2 (`te` there only as `trailers`).
+ */
+export const CONNECTION_SPECIFIC_FIELDS: ReadonlySet<string> = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
+
+/** Whether byte `b` is an RFC 9110 tchar (a character of a token: methods, field names). */
+export function isTokenByte(b: number): boolean {
+  return (b >= 0x61 && b <= 0x7a) || (b >= 0x41 && b <= 0x5a) || (b >= 0x30 && b <= 0x39) || (b < 0x80 && TCHAR_SYMBOLS.includes(String.fromCharCode(b)));
+}
+const TCHAR_SYMBOLS = "!#$%&'*+-.^_`|~";
+
 /** RFC 9110 token (field names, methods). */
 export const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 

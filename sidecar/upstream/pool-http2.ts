@@ -10,6 +10,7 @@ import type { HeaderMap } from '../contracts/http-filter.ts';
 import type { SocketAddress } from '../contracts/snapshot.ts';
 import type { Counter, Gauge } from '../contracts/stats.ts';
 import type { ConnectionPool, UpstreamRequest, UpstreamRequestSpec, UpstreamResponseHandler } from './upstream-request.ts';
+import { CONNECTION_SPECIFIC_FIELDS } from '../../protocols/http/http1-syntax.ts';
 
 /** Options of an HTTP/2 pool. */
 export interface Http2PoolOptions {
@@ -87,12 +88,7 @@ export class Http2Pool implements ConnectionPool {
     // Connection-specific fields are illegal in HTTP/2 (RFC 9113 8.2.2; node:http2 throws on
     // them): dropped, as Envoy's codec drops them; `te` only as `trailers`.
     delete headers['host'];
-    delete headers['connection'];
-    delete headers['keep-alive'];
-    delete headers['proxy-connection'];
-    delete headers['transfer-encoding'];
-    delete headers['upgrade'];
-    if (headers['te'] !== undefined && headers['te'] !== 'trailers') delete headers['te'];
+    for (const name of CONNECTION_SPECIFIC_FIELDS) if (headers[name] !== undefined && !(name === 'te' && headers[name] === 'trailers')) delete headers[name];
     headers[':method'] = spec.method;
     headers[':path'] = spec.path;
     headers[':authority'] = spec.authority;

@@ -20,7 +20,7 @@ import { Readable } from 'node:stream';
 import type { ProtocolError } from '../../../sidecar/contracts/errors.ts';
 import type { HeaderMap } from '../../../sidecar/contracts/http-filter.ts';
 import type { Downstream } from './downstream.ts';
-import { isTokenName } from '../http1-syntax.ts';
+import { CONNECTION_SPECIFIC_FIELDS, isTokenName } from '../http1-syntax.ts';
 import { Http1RequestParser, type Http1RequestSink } from './http1-request-parser.ts';
 
 /** Limits and timeouts of a lean HTTP/1.1 connection. */
@@ -60,7 +60,6 @@ const LINGER_MS = 5000;
 /** Responses at most this large are copied into one buffer with their head. */
 const COPY_BODY_MAX = 16 * 1024;
 
-const H1_HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te']);
 const BAD_VALUE = /[\0-\x08\x0a-\x1f\x7f]/;
 const CONTINUE_100 = 'HTTP/1.1 100 Continue\r\n\r\n';
 const EMPTY = Buffer.alloc(0);
@@ -89,7 +88,7 @@ function fieldLines(headers: HeaderMap | undefined, out: { text: string; hasLeng
   let text = '';
   for (const k in headers) {
     const v = headers[k];
-    if (v === undefined || k.charCodeAt(0) === 58 /* ':' */ || H1_HOP_BY_HOP.has(k) || !isTokenName(k)) continue;
+    if (v === undefined || k.charCodeAt(0) === 58 /* ':' */ || CONNECTION_SPECIFIC_FIELDS.has(k) || !isTokenName(k)) continue;
     if (k === 'content-length') out.hasLength = true;
     else if (k === 'date') out.hasDate = true;
     if (typeof v === 'string') {

@@ -8,6 +8,7 @@ import { ConfigError } from '../../../../sidecar/contracts/errors.ts';
 import type { RbacAttributes } from '../../../../policies/rbac/rbac-attributes.ts';
 import { metadataMatcher } from '../../../../policies/rbac/rbac-matchers.ts';
 import { bool, durationMs, int, list, msg, str, stringMatcher, type Json, type StringMatch } from '../../../../xds/translate/proto-values.ts';
+import { CONNECTION_SPECIFIC_FIELDS, TOKEN } from '../../http1-syntax.ts';
 
 /** grpc_service.timeout when not given (Envoy's default). */
 export const DEFAULT_GRPC_TIMEOUT_MS = 200;
@@ -95,14 +96,14 @@ function isSet(v: unknown): boolean {
 }
 
 /** Header names a check request may not carry from config: connection-specific (illegal in HTTP/2) or ours to set. */
-const RESERVED_CHECK_HEADERS = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'host', 'content-length', 'content-type']);
+const RESERVED_CHECK_HEADERS = new Set([...CONNECTION_SPECIFIC_FIELDS, 'host', 'content-length', 'content-type']);
 
 function headerValues(v: unknown, path: string): ConfiguredHeader[] {
   return list(v).map((h, i) => {
     const key = str(h['key']).toLowerCase();
     if (!key) throw new ConfigError(`${path}[${i}].key`, 'key is required');
     if (key.startsWith(':') || RESERVED_CHECK_HEADERS.has(key)) throw new ConfigError(`${path}[${i}].key`, `'${key}' cannot be set on a check request (connection-specific, or set by the filter)`);
-    if (!/^[!#$%&'*+\-.^_`|~0-9a-z]+$/.test(key)) throw new ConfigError(`${path}[${i}].key`, `'${key}' is not a valid header name`);
+    if (!TOKEN.test(key)) throw new ConfigError(`${path}[${i}].key`, `'${key}' is not a valid header name`);
     if (h['raw_value'] !== undefined && h['value'] === undefined) return { key, value: Buffer.from(str(h['raw_value']), 'base64').toString('utf8') };
     return { key, value: str(h['value']) };
   });

@@ -55,7 +55,7 @@ import type { ExtensionRegistry, HttpFilterExtension } from '../../../../sidecar
 import { Continue, StopIteration, type AsyncRequestHandle, type AsyncResponse, type FilterStatus, type HeaderMap, type HttpAsyncClient, type HttpFilter, type HttpFilterCallbacks } from '../../../../sidecar/contracts/http-filter.ts';
 import type { Counter } from '../../../../sidecar/contracts/stats.ts';
 import type { Json } from '../../../../xds/translate/proto-values.ts';
-import { TOKEN } from '../../http1-syntax.ts';
+import { CONNECTION_SPECIFIC_FIELDS, TOKEN } from '../../http1-syntax.ts';
 import { decodeCheckResponse, encodeCheckRequest, type CheckHeaderOption } from './check-proto.ts';
 import { parseExtAuthz, type ExtAuthzConfig, type GrpcCheckService, type HttpCheckService } from './config.ts';
 
@@ -76,9 +76,9 @@ const CLIENT_DEFAULT_HEADERS = new Set(['www-authenticate', 'location']);
  * its answer, never set by a CheckResponse (connection-specific ones would be illegal on an
  * HTTP/2 upstream, as Envoy's codecs refuse them).
  */
-const HOP_HEADERS = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te', 'date', 'server']);
+const HOP_HEADERS = new Set([...CONNECTION_SPECIFIC_FIELDS, 'host', 'content-length', 'date', 'server']);
 /** What a CheckResponse may not set: connection-specific fields, the host and the framing (ours to write). */
-const UNSETTABLE = new Set(['host', 'content-length', 'transfer-encoding', 'connection', 'keep-alive', 'proxy-connection', 'upgrade', 'te']);
+const UNSETTABLE = new Set([...CONNECTION_SPECIFIC_FIELDS, 'host', 'content-length']);
 
 interface Stats {
   ok: Counter;
